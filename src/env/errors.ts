@@ -11,7 +11,6 @@ export const ERROR_CODES = [
   'invalid_consistency',
   'not_found',
   'unknown_keyspace',
-  'unknown_route',
   'method_not_allowed',
   'type_mismatch',
   'stale_token',

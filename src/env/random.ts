@@ -5,7 +5,7 @@
  * does not shift the draws of the others.
  */
 
-import { assert } from './assert.ts'
+import { assert } from './assert.js'
 
 export interface Random {
   /** A uniformly distributed unsigned 32-bit integer. */

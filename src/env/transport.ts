@@ -6,7 +6,7 @@
  * nodes and the simulator exercises the same codec as production.
  */
 
-import { MurmurError } from './errors.ts'
+import { MurmurError } from './errors.js'
 
 export type NodeId = string
 

@@ -37,5 +37,10 @@ export interface StorageEngine {
   /** Entries in key order (or reverse order) within `range`. */
   iterate(range: KeyRange): AsyncIterable<readonly [Bytes, Bytes]>
   stats(): Promise<StorageStats>
+  /**
+   * Makes every write accepted so far durable, as a later `sync` write would. Optional so that
+   * other engines stay compatible; both built-in engines implement it.
+   */
+  flush?(): Promise<void>
   close(): Promise<void>
 }

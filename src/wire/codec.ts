@@ -6,7 +6,7 @@
 
 import { crc32 } from 'node:zlib'
 import { Decoder, Encoder } from '@msgpack/msgpack'
-import { MurmurError } from '../env/errors.ts'
+import { MurmurError } from '../env/errors.js'
 
 /** Version of the peer and gossip protocols; bumped on incompatible changes. */
 export const PROTOCOL_VERSION = 1

@@ -1,0 +1,67 @@
+/**
+ * `npm run bench -- [scenario ...] [--runs N] [--duration S]`: runs benchmark scenarios and
+ * writes their reports to bench/results/. Benchmarks are never part of `npm test`: they print
+ * and record numbers; they do not pass or fail on them.
+ */
+
+import { parseArgs } from 'node:util'
+import { writeReport } from './lib/report.js'
+import type { Scenario } from './lib/scenario.js'
+import { healthScenario } from './scenarios/health.js'
+
+const SCENARIOS: readonly Scenario[] = [healthScenario]
+
+async function main(): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: process.argv.slice(2),
+    options: {
+      runs: { type: 'string', default: '3' },
+      duration: { type: 'string', default: '10' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    allowPositionals: true,
+  })
+  if (values.help === true) {
+    console.log(
+      `usage: npm run bench -- [scenario ...] [--runs N] [--duration S]\nscenarios: ${SCENARIOS.map((s) => s.name).join(', ')}`,
+    )
+    return 0
+  }
+  const runs = Number(values.runs)
+  const durationSeconds = Number(values.duration)
+  if (
+    !Number.isInteger(runs) ||
+    runs < 1 ||
+    !Number.isFinite(durationSeconds) ||
+    durationSeconds <= 0
+  ) {
+    console.error(
+      'bench: --runs must be a positive integer and --duration a positive number of seconds',
+    )
+    return 2
+  }
+  const selected =
+    positionals.length === 0
+      ? SCENARIOS
+      : positionals.map((name) => SCENARIOS.find((scenario) => scenario.name === name))
+  if (selected.some((scenario) => scenario === undefined)) {
+    console.error(`bench: unknown scenario; choose from ${SCENARIOS.map((s) => s.name).join(', ')}`)
+    return 2
+  }
+  for (const scenario of selected as Scenario[]) {
+    console.log(`bench ${scenario.name}: ${scenario.description}`)
+    const report = await scenario.run({ runs, durationSeconds })
+    console.log(writeReport(report))
+  }
+  return 0
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    console.error(
+      `bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
+    )
+    process.exit(1)
+  },
+)

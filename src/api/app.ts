@@ -1,0 +1,63 @@
+/**
+ * The REST application. Every node serves the whole API (docs/API.md). Routes validate their
+ * input and hand typed requests to the node's services; errors are rendered in one place
+ * (src/api/errors.ts). Bad input of any kind ends in a JSON 4xx, never in a crash.
+ */
+
+import { Hono } from 'hono'
+import { bodyLimit } from 'hono/body-limit'
+import { MurmurError } from '../env/errors.js'
+import type { Logger } from '../env/log.js'
+import { renderError } from './errors.js'
+
+export type ApiEnv = { Variables: Record<string, never> }
+
+/** Adds a group of routes to the app; each feature area (kv, cluster, ...) provides one. */
+export type RouteModule = (app: Hono<ApiEnv>) => void
+
+export interface AppOptions {
+  readonly requestBodyBytesMax: number
+  readonly log: Logger
+  readonly routes: readonly RouteModule[]
+}
+
+export function createApp(options: AppOptions): Hono<ApiEnv> {
+  const app = new Hono<ApiEnv>()
+  app.use(
+    '*',
+    bodyLimit({
+      maxSize: options.requestBodyBytesMax,
+      onError: () => {
+        throw new MurmurError(
+          'payload_too_large',
+          `request body exceeds ${options.requestBodyBytesMax} bytes`,
+          {
+            details: { limitBytes: options.requestBodyBytesMax },
+          },
+        )
+      },
+    }),
+  )
+  for (const register of options.routes) register(app)
+  app.notFound((c) => {
+    const error = new MurmurError(
+      'not_found',
+      `no route for ${c.req.method} ${new URL(c.req.url).pathname}`,
+    )
+    const rendered = renderError(error)
+    return c.json(rendered.body, 404)
+  })
+  app.onError((thrown, c) => {
+    const error =
+      thrown instanceof URIError
+        ? new MurmurError('invalid_request', 'malformed percent-encoding in the path')
+        : thrown
+    const rendered = renderError(error)
+    if (rendered.internal)
+      options.log.error('request failed', { method: c.req.method, path: c.req.path, error: thrown })
+    const headers: Record<string, string> = {}
+    if (rendered.status === 503) headers['Retry-After'] = '1'
+    return c.json(rendered.body, rendered.status as 400, headers)
+  })
+  return app
+}

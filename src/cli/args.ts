@@ -1,0 +1,53 @@
+/**
+ * Command-line parsing shared by every murmur command: node:util's parseArgs with strict
+ * options, turned into one-line usage errors (exit code 2) instead of stack traces.
+ */
+
+import { parseArgs } from 'node:util'
+import { MurmurError } from '../env/errors.js'
+
+export type OptionSpec = Readonly<
+  Record<string, { readonly type: 'string' | 'boolean'; readonly short?: string }>
+>
+
+export interface ParsedArgs {
+  readonly values: Readonly<Record<string, string | boolean | undefined>>
+  readonly positionals: readonly string[]
+}
+
+/** A user mistake on the command line; the CLI prints it with the usage hint and exits 2. */
+export class UsageError extends MurmurError {
+  constructor(message: string) {
+    super('invalid_request', message)
+  }
+}
+
+export function parseCommandArgs(
+  argv: readonly string[],
+  options: OptionSpec,
+  positionalsMax = 0,
+): ParsedArgs {
+  let parsed: ReturnType<typeof parseArgs>
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      options: { ...options, help: { type: 'boolean', short: 'h' } },
+      strict: true,
+      allowPositionals: true,
+    })
+  } catch (error) {
+    const message = error instanceof Error ? error.message.split('\n')[0] : String(error)
+    throw new UsageError(message ?? 'invalid arguments')
+  }
+  if (parsed.positionals.length > positionalsMax) {
+    throw new UsageError(`unexpected argument "${parsed.positionals[positionalsMax]}"`)
+  }
+  return { values: parsed.values as ParsedArgs['values'], positionals: parsed.positionals }
+}
+
+export function stringOption(args: ParsedArgs, name: string, fallback?: string): string {
+  const value = args.values[name]
+  if (typeof value === 'string' && value !== '') return value
+  if (fallback !== undefined) return fallback
+  throw new UsageError(`missing --${name}`)
+}

@@ -1,0 +1,181 @@
+/**
+ * The cluster.yml schema. One file describes the whole cluster and serves every node; each
+ * field has a documented default (docs/CONFIGURATION.md is the user-facing reference and must
+ * stay in step with this file). Unknown fields are errors, so a typo never silently falls back
+ * to a default. Cross-field rules (unique ports, replica counts within the node count, ...)
+ * live in src/config/load.ts, which also turns issues into line-numbered messages.
+ */
+
+import { z } from 'zod'
+import { LEVEL_NAMES, REPLICAS_MAX } from '../replication/consistency.js'
+
+export const NAME_PATTERN = /^[a-z0-9][a-z0-9_-]{0,63}$/
+const NAME_RULE = 'must be 1-64 characters of a-z, 0-9, _ and -, starting with a letter or digit'
+
+const name = z.string().regex(NAME_PATTERN, { error: NAME_RULE })
+const port = z.number().int().min(1).max(65535)
+const milliseconds = (min: number, max: number) => z.number().int().min(min).max(max)
+
+/** A consistency level in a file: a level name or a replica count. */
+export const levelSchema = z.union([z.enum(LEVEL_NAMES), z.number().int().min(1).max(REPLICAS_MAX)])
+
+export const nodeSchema = z.strictObject({
+  /** Stable node identity; never reuse the id of a removed node for different hardware. */
+  id: name,
+  /** Address the node binds and advertises. Default 127.0.0.1. */
+  host: z.string().min(1).max(253).default('127.0.0.1'),
+  /** REST port. Default 7001 + the node's position in `nodes`. */
+  httpPort: port.optional(),
+  /** Peer RPC port (TCP). Default 7101 + the node's position in `nodes`. */
+  peerPort: port.optional(),
+  /** Gossip port (UDP). Default: the same number as peerPort (UDP and TCP do not clash). */
+  gossipPort: port.optional(),
+  /** Failure domain; preference lists spread replicas across zones. Default "default". */
+  zone: z.string().min(1).max(64).default('default'),
+  /** Data directory, relative to the config file. Default data/<id>. */
+  dataDir: z.string().min(1).max(4096).optional(),
+})
+
+export const keyspaceSchema = z.strictObject({
+  /** eventual: leaderless quorums with siblings; strong: a Raft group, linearizable. */
+  mode: z.enum(['eventual', 'strong']).default('eventual'),
+  /** Replicas per key (N), including witnesses. Default 3. */
+  replicas: z.number().int().min(1).max(REPLICAS_MAX).default(3),
+  /** How many of the N replicas are metadata-only witnesses. Default 0. */
+  witnesses: z
+    .number()
+    .int()
+    .min(0)
+    .max(REPLICAS_MAX - 1)
+    .default(0),
+  /** Default read level when a request names none. Default quorum. */
+  read: levelSchema.default('quorum'),
+  /** Default write level when a request names none. Default quorum. */
+  write: levelSchema.default('quorum'),
+  /** sync: a write is fsynced before it is acknowledged; async: it is not. Default sync. */
+  durability: z.enum(['sync', 'async']).default('sync'),
+})
+
+export const gossipSchema = z
+  .strictObject({
+    /** Timing profile, as memberlist's: local (loopback), lan, wan. Default local. */
+    preset: z.enum(['local', 'lan', 'wan']).default('local'),
+    probeIntervalMs: milliseconds(10, 600_000).optional(),
+    probeTimeoutMs: milliseconds(1, 600_000).optional(),
+    indirectChecks: z.number().int().min(0).max(16).optional(),
+    suspicionMult: z.number().int().min(1).max(100).optional(),
+    suspicionMaxTimeoutMult: z.number().int().min(1).max(100).optional(),
+    retransmitMult: z.number().int().min(1).max(100).optional(),
+    gossipIntervalMs: milliseconds(1, 600_000).optional(),
+    gossipNodes: z.number().int().min(1).max(64).optional(),
+    gossipToTheDeadMs: milliseconds(0, 86_400_000).optional(),
+    pushPullIntervalMs: milliseconds(0, 86_400_000).optional(),
+    pushPullTimeoutMs: milliseconds(1, 600_000).optional(),
+    awarenessMaxMultiplier: z.number().int().min(1).max(64).optional(),
+    packetBytesMax: z.number().int().min(512).max(65_000).optional(),
+    rejoinIntervalMs: milliseconds(100, 86_400_000).optional(),
+    metaBytesMax: z.number().int().min(64).max(4096).optional(),
+  })
+  .prefault({})
+
+export const limitsSchema = z
+  .strictObject({
+    /** Longest key in bytes (UTF-8). Default 1024. */
+    keyBytesMax: z.number().int().min(1).max(65_536).default(1024),
+    /** Largest value in bytes; larger writes get 413. Default 1 MiB. */
+    valueBytesMax: z
+      .number()
+      .int()
+      .min(1)
+      .max(64 * 1024 * 1024)
+      .default(1024 * 1024),
+    /** Largest HTTP request body; default valueBytesMax + 64 KiB. */
+    requestBodyBytesMax: z
+      .number()
+      .int()
+      .min(1024)
+      .max(128 * 1024 * 1024)
+      .optional(),
+    /** Sibling count at which responses carry a warning. Default 25. */
+    siblingsWarn: z.number().int().min(1).max(10_000).default(25),
+    /** Sibling count beyond which writes are refused. Default 100. */
+    siblingsMax: z.number().int().min(1).max(10_000).default(100),
+    /** Client requests a node works on at once; beyond it answers 503 overloaded. Default 1024. */
+    inflightRequestsMax: z.number().int().min(1).max(1_000_000).default(1024),
+    /** Largest page of a key listing. Default 1000. */
+    listPageMax: z.number().int().min(1).max(100_000).default(1000),
+    /** Longest set element in bytes. Default 1024. */
+    setElementBytesMax: z.number().int().min(1).max(65_536).default(1024),
+    /** Most elements in one set. Default 100000. */
+    setElementsMax: z.number().int().min(1).max(10_000_000).default(100_000),
+    /** Largest peer frame in bytes. Default 16 MiB. */
+    peerFrameBytesMax: z
+      .number()
+      .int()
+      .min(64 * 1024)
+      .max(1024 * 1024 * 1024)
+      .default(16 * 1024 * 1024),
+    /** Bytes queued per peer connection before requests fail as overloaded. Default 64 MiB. */
+    peerQueueBytesMax: z
+      .number()
+      .int()
+      .min(64 * 1024)
+      .max(4 * 1024 * 1024 * 1024)
+      .default(64 * 1024 * 1024),
+  })
+  .prefault({})
+
+export const requestsSchema = z
+  .strictObject({
+    /** Default per-request timeout. Default 5000 ms. */
+    timeoutMs: milliseconds(1, 600_000).default(5000),
+    /** Largest timeout a request may ask for. Default 60000 ms. */
+    timeoutMsMax: milliseconds(1, 3_600_000).default(60_000),
+    /** Timeout of one peer request inside a client request. Default 2000 ms. */
+    peerTimeoutMs: milliseconds(1, 600_000).default(2000),
+  })
+  .prefault({})
+
+export const storageSchema = z
+  .strictObject({
+    /** rocksdb (default) or memory (nothing survives a restart: tests and demos only). */
+    engine: z.enum(['rocksdb', 'memory']).default('rocksdb'),
+  })
+  .prefault({})
+
+export const logSchema = z
+  .strictObject({
+    /** trace, debug, info (default), warn, error, silent. */
+    level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'silent']).default('info'),
+  })
+  .prefault({})
+
+export const clusterFileSchema = z.strictObject({
+  cluster: z
+    .strictObject({
+      /** Cluster name; peers refuse connections from another cluster. Default murmur. */
+      name: name.default('murmur'),
+      /** Shared secret (prefer MURMUR_CLUSTER_SECRET); never logged or shown. */
+      secret: z.string().min(16).max(1024).optional(),
+    })
+    .prefault({}),
+  /** Every node of the cluster, in a fixed order (defaults derive ports from the position). */
+  nodes: z.array(nodeSchema).min(1).max(1024),
+  /** Node ids to contact when joining. Default: the first three nodes. */
+  seeds: z.array(name).max(64).optional(),
+  ring: z
+    .strictObject({
+      /** Number of partitions, a power of two in 8..4096, at least the node count. Default 64. */
+      partitions: z.number().int().min(8).max(4096).default(64),
+    })
+    .prefault({}),
+  gossip: gossipSchema,
+  /** Keyspaces by name. Default: one eventual keyspace "default" with min(3, node count) replicas. */
+  keyspaces: z.record(z.string(), keyspaceSchema).optional(),
+  requests: requestsSchema,
+  limits: limitsSchema,
+  storage: storageSchema,
+  log: logSchema,
+})
+
+export type ClusterFile = z.output<typeof clusterFileSchema>

@@ -1,0 +1,145 @@
+/**
+ * Runs one node in this process with real IO: RocksDB, TCP peer transport, UDP gossip, the
+ * system clock and an HTTP server for the REST API. Start-up failures that are the user's
+ * mistake (a port in use, an unwritable or foreign data directory) surface as one-line
+ * MurmurErrors with code config_invalid, after everything already opened has been closed.
+ */
+
+import { randomInt } from 'node:crypto'
+import type { Server } from 'node:http'
+import { createAdaptorServer } from '@hono/node-server'
+import { type Config, findNode } from '../config/load.js'
+import { SystemClock } from '../env/clock.js'
+import { errorMessage, MurmurError } from '../env/errors.js'
+import { createLogger, jsonLineSink } from '../env/log.js'
+import { SeededRandom } from '../env/random.js'
+import type { StorageEngine } from '../storage/engine.js'
+import { MemoryEngine } from '../storage/memory.js'
+import { RocksDbEngine } from '../storage/rocksdb.js'
+import { MurmurNode } from './node.js'
+import { TcpTransport } from './tcp-transport.js'
+
+export interface RunningNode {
+  readonly id: string
+  readonly httpAddress: string
+  readonly peerAddress: string
+  readonly gossipAddress: string
+  readonly dataDir: string
+  readonly node: MurmurNode
+  stop(): Promise<void>
+}
+
+/** Resources opened so far, closed in reverse order if start-up fails or the node stops. */
+class Closers {
+  private readonly closers: Array<() => Promise<void>> = []
+
+  add(close: () => Promise<void>): void {
+    this.closers.push(close)
+  }
+
+  async closeAll(): Promise<void> {
+    for (const close of this.closers.reverse()) {
+      try {
+        await close()
+      } catch {
+        // Closing is best effort; the process is going away.
+      }
+    }
+    this.closers.length = 0
+  }
+}
+
+export async function startNodeProcess(config: Config, nodeId: string): Promise<RunningNode> {
+  const self = findNode(config, nodeId)
+  const clock = new SystemClock()
+  const random = new SeededRandom(randomInt(0, 2 ** 32))
+  const log = createLogger(
+    config.log.level,
+    jsonLineSink((line) => process.stderr.write(line)),
+    { node: nodeId },
+  )
+  const closers = new Closers()
+  try {
+    const storage: StorageEngine =
+      config.storage.engine === 'memory'
+        ? new MemoryEngine()
+        : await RocksDbEngine.open(self.dataDir)
+    closers.add(() => storage.close())
+    const peers = new TcpTransport({
+      localId: self.id,
+      clusterName: config.cluster.name,
+      listenHost: self.host,
+      listenPort: self.peerPort,
+      resolve: (id) => {
+        const peer = config.nodes.find((node) => node.id === id)
+        return peer === undefined ? undefined : { host: peer.host, port: peer.peerPort }
+      },
+      clock,
+      random: random.fork('tcp'),
+      frameBytesMax: config.limits.peerFrameBytesMax,
+      queueBytesMax: config.limits.peerQueueBytesMax,
+      onEvent: (event) => log.debug('peer transport', { ...event }),
+    })
+    await peers.start()
+    closers.add(() => peers.close())
+    const storageLocation = config.storage.engine === 'memory' ? '<memory>' : self.dataDir
+    const node = await MurmurNode.open(config, self.id, {
+      clock,
+      random,
+      storage,
+      storageLocation,
+      peers,
+      log,
+    })
+    closers.add(() => node.stop())
+    const server = await listenHttp(node, self.host, self.httpPort)
+    closers.add(() => closeHttp(server))
+    return {
+      id: self.id,
+      httpAddress: `${self.host}:${self.httpPort}`,
+      peerAddress: `${self.host}:${peers.port}`,
+      gossipAddress: `${self.host}:${self.gossipPort}`,
+      dataDir: storageLocation,
+      node,
+      stop: () => closers.closeAll(),
+    }
+  } catch (error) {
+    await closers.closeAll()
+    throw error
+  }
+}
+
+function listenHttp(node: MurmurNode, host: string, port: number): Promise<Server> {
+  const server = createAdaptorServer({ fetch: node.app.fetch }) as Server
+  server.keepAliveTimeout = 65_000
+  return new Promise((resolve, reject) => {
+    server.once('error', (error: NodeJS.ErrnoException) => {
+      if (error.code === 'EADDRINUSE')
+        reject(new MurmurError('config_invalid', `http port ${port} on ${host} is already in use`))
+      else if (error.code === 'EADDRNOTAVAIL')
+        reject(
+          new MurmurError(
+            'config_invalid',
+            `cannot listen on ${host}:${port}: the address is not available on this machine`,
+          ),
+        )
+      else
+        reject(
+          new MurmurError(
+            'config_invalid',
+            `cannot listen on ${host}:${port}: ${errorMessage(error)}`,
+          ),
+        )
+    })
+    server.listen(port, host, () => resolve(server))
+  })
+}
+
+function closeHttp(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve())
+    server.closeIdleConnections()
+    // Requests still running get a short grace period before their connections are cut.
+    setTimeout(() => server.closeAllConnections(), 2000).unref()
+  })
+}

@@ -1,0 +1,313 @@
+/**
+ * Dotted version vectors with server-side actors: the causal state murmur keeps for every
+ * plain key, as Riak 2.0 does with `dvv_enabled`.
+ *
+ * A replica's state for one key is a dotted causal container, `Versioned<T>`: a version
+ * vector `clock` (every write to the key this replica has seen, superseded or not) and the
+ * current siblings, each tagged with the dot of the write that created it. The payload `T` is
+ * opaque here: full replicas store values, witnesses store digests (see `mapPayload`).
+ *
+ * Contract:
+ * - Containers are immutable values. Siblings are kept in canonical dot order and every
+ *   sibling's dot is covered by the clock, so equal states are structurally equal.
+ * - A dot names one write forever, so two containers that hold the same dot hold the same
+ *   payload. This holds because an actor is a data-directory incarnation and the coordinator
+ *   serializes its own updates to a key; actors must never be reused.
+ * - The clock is exact: it covers a dot only if the replica saw that write (and then holds it
+ *   or a write that superseded it). `update` and `sync` preserve this; nothing prunes clocks.
+ * - `sync` is the lattice join (commutative, associative, idempotent); `compare` and
+ *   `descends` are its partial order. A client context is a clock, so it can only express
+ *   "everything up to counter n from each actor"; that is why a write's response must carry
+ *   the siblings its context covers, never the write's context plus its own dot.
+ */
+
+import { assert } from '../env/assert.js'
+import { MurmurError } from '../env/errors.js'
+import {
+  ACTOR_BYTES_MAX,
+  type Actor,
+  type Dot,
+  dotFromUntrusted,
+  dotKey,
+  dotToWire,
+  EMPTY_VECTOR,
+  type Ordering,
+  VECTOR_ENTRIES_MAX,
+  type VersionVector,
+  vectorCovers,
+  vectorDescends,
+  vectorEntries,
+  vectorFromUntrusted,
+  vectorGet,
+  vectorJoin,
+  vectorWithDot,
+} from './version-vector.js'
+
+export interface Sibling<T> {
+  readonly dot: Dot
+  readonly payload: T
+}
+
+export interface Versioned<T> {
+  readonly clock: VersionVector
+  readonly siblings: readonly Sibling<T>[]
+}
+
+export interface UpdateResult<T> {
+  readonly versioned: Versioned<T>
+  /** The dot minted for the new write. */
+  readonly dot: Dot
+}
+
+/** The error codes a caller may attach to untrusted input. */
+export type UntrustedErrorCode = Parameters<typeof vectorFromUntrusted>[1]
+
+/**
+ * Hard bound on the siblings of a decoded container, a guard against hostile or corrupt
+ * input. The replication layer refuses writes far earlier (100 siblings by default), but
+ * replicas that diverged during a partition may legitimately union their siblings on sync,
+ * so this bound leaves ten times that room.
+ */
+export const SIBLINGS_DECODED_COUNT_MAX = 1024
+
+/** The compact msgpack-ready form: `[clockEntries, [[dot, payload], ...]]`. */
+export type VersionedWire = [Array<[Actor, number]>, Array<[[Actor, number], unknown]>]
+
+const EMPTY_VERSIONED: Versioned<never> = Object.freeze({
+  clock: EMPTY_VECTOR,
+  siblings: Object.freeze([]),
+})
+
+/** The state of a key no replica has written: nothing seen, nothing held. */
+export function emptyVersioned<T>(): Versioned<T> {
+  return EMPTY_VERSIONED
+}
+
+/** The canonical dot order: by actor (code unit order), then by counter. */
+export function compareDots(a: Dot, b: Dot): number {
+  if (a.actor !== b.actor) return a.actor < b.actor ? -1 : 1
+  return a.counter - b.counter
+}
+
+/** Why `versioned` breaks the container invariants, or undefined when it keeps them. */
+function invariantViolation(versioned: Versioned<unknown>): string | undefined {
+  let previous: Dot | undefined
+  for (const sibling of versioned.siblings) {
+    if (!vectorCovers(versioned.clock, sibling.dot)) {
+      return `sibling dot ${sibling.dot.actor}:${sibling.dot.counter} is not covered by the clock`
+    }
+    const order = previous === undefined ? -1 : compareDots(previous, sibling.dot)
+    if (order === 0) return `dot ${sibling.dot.actor}:${sibling.dot.counter} is repeated`
+    if (order > 0) return 'siblings are not in canonical dot order'
+    previous = sibling.dot
+  }
+  return undefined
+}
+
+function assertWellFormed(versioned: Versioned<unknown>): void {
+  const violation = invariantViolation(versioned)
+  assert(violation === undefined, `malformed versioned state: ${violation}`)
+}
+
+function insertSorted<T>(siblings: readonly Sibling<T>[], added: Sibling<T>): Sibling<T>[] {
+  const index = siblings.findIndex((sibling) => compareDots(added.dot, sibling.dot) < 0)
+  if (index === -1) return [...siblings, added]
+  return [...siblings.slice(0, index), added, ...siblings.slice(index)]
+}
+
+/**
+ * A coordinator's new write of `payload` by `actor` with the client's causal `context`.
+ * Siblings the context covers are superseded; the others stay as concurrent siblings, so an
+ * empty context supersedes nothing. The new dot follows both the local clock and the context,
+ * so it is never a dot anyone has seen. A delete is an update whose payload is a tombstone.
+ *
+ * Throws MurmurError('invalid_context') when the context would overflow the counter or push
+ * the clock past VECTOR_ENTRIES_MAX actors; only a forged context can do either.
+ */
+export function update<T>(
+  local: Versioned<T>,
+  context: VersionVector,
+  actor: Actor,
+  payload: T,
+): UpdateResult<T> {
+  assert(actor.length > 0 && actor.length <= ACTOR_BYTES_MAX, `bad actor ${JSON.stringify(actor)}`)
+  assertWellFormed(local)
+  const counter = Math.max(vectorGet(local.clock, actor), vectorGet(context, actor)) + 1
+  if (!Number.isSafeInteger(counter)) {
+    throw new MurmurError('invalid_context', `context counter for ${actor} is out of range`, {
+      definite: true,
+    })
+  }
+  const dot: Dot = { actor, counter }
+  const clock = vectorWithDot(vectorJoin(local.clock, context), dot)
+  if (clock.size > VECTOR_ENTRIES_MAX) {
+    throw new MurmurError(
+      'invalid_context',
+      `context would grow the clock past ${VECTOR_ENTRIES_MAX} actors`,
+      { definite: true },
+    )
+  }
+  const kept = local.siblings.filter((sibling) => !vectorCovers(context, sibling.dot))
+  const versioned: Versioned<T> = { clock, siblings: insertSorted(kept, { dot, payload }) }
+  assertWellFormed(versioned)
+  return { versioned, dot }
+}
+
+/**
+ * Merges two replicas' states for one key. A sibling survives when both hold it, or when one
+ * holds it and the other's clock has not seen its dot (had it seen the dot and dropped the
+ * sibling, a newer write superseded it). Clocks join.
+ */
+export function sync<T>(a: Versioned<T>, b: Versioned<T>): Versioned<T> {
+  assertWellFormed(a)
+  assertWellFormed(b)
+  const siblings: Sibling<T>[] = []
+  let indexA = 0
+  let indexB = 0
+  // Each pass consumes at least one sibling, so the merge ends after |a| + |b| passes.
+  while (indexA < a.siblings.length || indexB < b.siblings.length) {
+    const left = a.siblings[indexA]
+    const right = b.siblings[indexB]
+    if (left !== undefined && (right === undefined || compareDots(left.dot, right.dot) < 0)) {
+      if (!vectorCovers(b.clock, left.dot)) siblings.push(left)
+      indexA++
+    } else if (
+      right !== undefined &&
+      (left === undefined || compareDots(left.dot, right.dot) > 0)
+    ) {
+      if (!vectorCovers(a.clock, right.dot)) siblings.push(right)
+      indexB++
+    } else {
+      assert(left !== undefined && right !== undefined, 'sync merge lost its place')
+      siblings.push(left)
+      indexA++
+      indexB++
+    }
+  }
+  return { clock: vectorJoin(a.clock, b.clock), siblings }
+}
+
+/**
+ * True when `a` has seen everything `b` has, that is `sync(a, b)` equals `a`: a's clock covers
+ * b's, and a holds no sibling that b has seen and superseded. Payloads are ignored, so a full
+ * replica's state can be compared with a witness's digests.
+ */
+export function descends(a: Versioned<unknown>, b: Versioned<unknown>): boolean {
+  if (!vectorDescends(a.clock, b.clock)) return false
+  const heldByB = new Set(b.siblings.map((sibling) => dotKey(sibling.dot)))
+  return a.siblings.every(
+    (sibling) => heldByB.has(dotKey(sibling.dot)) || !vectorCovers(b.clock, sibling.dot),
+  )
+}
+
+/** How `a` relates to `b` by what each has seen: before means a < b, after means a > b. */
+export function compare(a: Versioned<unknown>, b: Versioned<unknown>): Ordering {
+  const aSeesB = descends(a, b)
+  const bSeesA = descends(b, a)
+  if (aSeesB && bSeesA) return 'equal'
+  if (aSeesB) return 'after'
+  if (bSeesA) return 'before'
+  return 'concurrent'
+}
+
+/**
+ * True when `candidate` descends every state in `others`. A read coordinator uses it to check
+ * that a full replica's answer is not older than the metadata witnesses report.
+ */
+export function dominatesAll(
+  candidate: Versioned<unknown>,
+  others: readonly Versioned<unknown>[],
+): boolean {
+  return others.every((other) => descends(candidate, other))
+}
+
+/**
+ * True when the key holds only tombstones: at least one sibling, and `isDeleted` holds for
+ * every one. An empty container is absent, not deleted: nothing was ever written or kept.
+ */
+export function isTombstone<T>(
+  versioned: Versioned<T>,
+  isDeleted: (payload: T) => boolean,
+): boolean {
+  return (
+    versioned.siblings.length > 0 &&
+    versioned.siblings.every((sibling) => isDeleted(sibling.payload))
+  )
+}
+
+/** The causal context to hand a client that read this state together with all its siblings. */
+export function context(versioned: Versioned<unknown>): VersionVector {
+  return versioned.clock
+}
+
+export function siblingCount(versioned: Versioned<unknown>): number {
+  return versioned.siblings.length
+}
+
+/** The sibling payloads in canonical dot order. */
+export function payloads<T>(versioned: Versioned<T>): T[] {
+  return versioned.siblings.map((sibling) => sibling.payload)
+}
+
+/** The same causal state with each payload mapped, e.g. a value to its digest for a witness. */
+export function mapPayload<T, U>(
+  versioned: Versioned<T>,
+  mapping: (payload: T, dot: Dot) => U,
+): Versioned<U> {
+  return {
+    clock: versioned.clock,
+    siblings: versioned.siblings.map((sibling) => ({
+      dot: sibling.dot,
+      payload: mapping(sibling.payload, sibling.dot),
+    })),
+  }
+}
+
+/** The compact wire and disk form; `encodePayload` turns a payload into msgpack-ready data. */
+export function encodeVersioned<T>(
+  versioned: Versioned<T>,
+  encodePayload: (payload: T) => unknown,
+): VersionedWire {
+  assertWellFormed(versioned)
+  return [
+    vectorEntries(versioned.clock),
+    versioned.siblings.map((sibling) => [dotToWire(sibling.dot), encodePayload(sibling.payload)]),
+  ]
+}
+
+/**
+ * Decodes untrusted data (a peer message, a stored record) produced by `encodeVersioned`.
+ * Throws MurmurError with `code` on any malformed shape, a duplicate dot, a dot the clock does
+ * not cover, or more than SIBLINGS_DECODED_COUNT_MAX siblings. `decodePayload` validates each
+ * payload and should throw MurmurError with the same code. Siblings are put in canonical order.
+ */
+export function decodeVersioned<T>(
+  raw: unknown,
+  decodePayload: (raw: unknown) => T,
+  code: UntrustedErrorCode,
+): Versioned<T> {
+  if (!Array.isArray(raw) || raw.length !== 2) {
+    throw new MurmurError(code, 'versioned state must be [clock, siblings]')
+  }
+  const clock = vectorFromUntrusted(raw[0], code)
+  const rawSiblings: unknown = raw[1]
+  if (!Array.isArray(rawSiblings) || rawSiblings.length > SIBLINGS_DECODED_COUNT_MAX) {
+    throw new MurmurError(
+      code,
+      `siblings must be an array of at most ${SIBLINGS_DECODED_COUNT_MAX} [dot, payload] pairs`,
+    )
+  }
+  const siblings: Sibling<T>[] = []
+  for (const entry of rawSiblings) {
+    if (!Array.isArray(entry) || entry.length !== 2) {
+      throw new MurmurError(code, 'sibling must be [dot, payload]')
+    }
+    siblings.push({ dot: dotFromUntrusted(entry[0], code), payload: decodePayload(entry[1]) })
+  }
+  siblings.sort((left, right) => compareDots(left.dot, right.dot))
+  const versioned: Versioned<T> = { clock, siblings }
+  const violation = invariantViolation(versioned)
+  if (violation !== undefined)
+    throw new MurmurError(code, `malformed versioned state: ${violation}`)
+  return versioned
+}

@@ -1,0 +1,133 @@
+/**
+ * A whole murmur cluster inside one process: real MurmurNode code on the simulation's virtual
+ * clock, seeded randomness, the in-memory peer network with seeded faults, and MemoryDisk
+ * storage that loses unsynced writes on a crash. Clients talk to nodes through the same hono
+ * app a real process serves, without sockets.
+ */
+
+import { type Config, parseConfig } from '../../src/config/load.js'
+import { createLogger, type Logger, type LogRecord } from '../../src/env/log.js'
+import { MemoryNetwork, type MemoryNetworkEvent } from '../../src/runtime/memory-network.js'
+import { MurmurNode } from '../../src/runtime/node.js'
+import { MemoryDisk, MemoryEngine } from '../../src/storage/memory.js'
+import { type FaultRates, NetworkFaults, NO_FAULTS } from './faults.js'
+import { Simulation } from './simulation.js'
+
+export interface SimClusterOptions {
+  readonly seed: number
+  /** cluster.yml text; node hosts and ports are irrelevant in simulation. */
+  readonly configText: string
+  readonly faults?: FaultRates
+  /** Records node log lines at or above this level into the event log. Default warn. */
+  readonly logLevel?: 'debug' | 'info' | 'warn'
+}
+
+export interface SimResponse {
+  readonly status: number
+  readonly headers: Headers
+  readonly body: string
+}
+
+function describeNetworkEvent(event: MemoryNetworkEvent): string {
+  if (event.type === 'notify_failed')
+    return `net notify_failed ${event.from}->${event.to} ${event.error.code}`
+  const reason = event.type === 'dropped' ? ` ${event.reason}` : ''
+  return `net ${event.type} ${event.from}->${event.to} ${event.kind}${reason}`
+}
+
+export class SimCluster {
+  readonly sim: Simulation
+  readonly config: Config
+  readonly faults: NetworkFaults
+  readonly network: MemoryNetwork
+  readonly disks = new Map<string, MemoryDisk>()
+  private readonly running = new Map<string, MurmurNode>()
+  private readonly logLevel: 'debug' | 'info' | 'warn'
+
+  private constructor(options: SimClusterOptions) {
+    this.sim = new Simulation(options.seed)
+    this.config = parseConfig(options.configText)
+    this.faults = new NetworkFaults(this.sim.random.fork('faults'), options.faults ?? NO_FAULTS)
+    this.logLevel = options.logLevel ?? 'warn'
+    this.network = new MemoryNetwork({
+      clock: this.sim.clock(),
+      policy: (from, to) => this.faults.decide(from, to),
+      onEvent: (event) => this.sim.record(describeNetworkEvent(event)),
+    })
+    for (const node of this.config.nodes) this.disks.set(node.id, new MemoryDisk())
+  }
+
+  static async create(options: SimClusterOptions): Promise<SimCluster> {
+    const cluster = new SimCluster(options)
+    for (const node of cluster.config.nodes) await cluster.start(node.id)
+    return cluster
+  }
+
+  get nodeIds(): string[] {
+    return this.config.nodes.map((node) => node.id)
+  }
+
+  node(id: string): MurmurNode {
+    const node = this.running.get(id)
+    if (node === undefined) throw new Error(`node ${id} is not running`)
+    return node
+  }
+
+  isRunning(id: string): boolean {
+    return this.running.has(id)
+  }
+
+  /** Boots a node on its (possibly crashed) disk. */
+  async start(id: string): Promise<MurmurNode> {
+    if (this.running.has(id)) throw new Error(`node ${id} is already running`)
+    const disk = this.disks.get(id)
+    if (disk === undefined) throw new Error(`no node ${id}`)
+    this.network.setDown(id, false)
+    const node = await MurmurNode.open(this.config, id, {
+      clock: this.sim.clock(),
+      random: this.sim.random.fork(`node-${id}`),
+      storage: new MemoryEngine(disk),
+      storageLocation: `<memory ${id}>`,
+      peers: this.network.transport(id),
+      log: this.logger(id),
+    })
+    this.running.set(id, node)
+    this.sim.record(`start ${id} actor=${node.actor}`)
+    return node
+  }
+
+  /** A power loss: the process stops at once and unsynced writes are gone. */
+  async crash(id: string): Promise<void> {
+    const node = this.node(id)
+    this.running.delete(id)
+    this.network.setDown(id, true)
+    await node.env.peers.close()
+    const lost = this.disks.get(id)?.crash() ?? 0
+    this.sim.record(`crash ${id} lost_unsynced_ops=${lost}`)
+  }
+
+  /** Sends an HTTP request to a node's REST app; fails like a refused connection when it is down. */
+  async request(
+    id: string,
+    method: string,
+    path: string,
+    body?: string | Uint8Array,
+    headers: Record<string, string> = {},
+  ): Promise<SimResponse> {
+    const node = this.node(id)
+    const init: RequestInit = { method, headers }
+    if (body !== undefined) init.body = body
+    const response = await node.app.request(path, init)
+    const text = await response.text()
+    this.sim.record(`http ${id} ${method} ${path} -> ${response.status}`)
+    return { status: response.status, headers: response.headers, body: text }
+  }
+
+  private logger(id: string): Logger {
+    return createLogger(this.logLevel, (record: LogRecord) => {
+      this.sim.record(
+        `log ${id} ${record.level} ${record.message} ${JSON.stringify(record.fields)}`,
+      )
+    })
+  }
+}

@@ -1,0 +1,160 @@
+/**
+ * Goal: leader election behaves as the Raft paper (§5.2, §5.4.1) and thesis (§9.6 pre-vote,
+ * check-quorum) require. Method: small clusters on the synchronous test network; elections are
+ * forced with campaign() or driven by ticks with the seeded randomized timeouts, and partitions
+ * are made by isolating nodes.
+ */
+
+import { describe, expect, it } from 'vitest'
+import { NO_NODE } from '../../../src/raft/types.js'
+import { storageWithLog, TestNetwork } from './network.js'
+
+const THREE = ['a', 'b', 'c']
+const FIVE = ['a', 'b', 'c', 'd', 'e']
+
+describe('raft elections', () => {
+  it('elects the campaigning node as the single leader', () => {
+    const network = new TestNetwork(THREE)
+    network.campaign('a')
+    // Bootstrap entries are at term 1, so the first election is in term 2.
+    expect(network.leaders()).toEqual([['a', 2]])
+    for (const id of ['b', 'c']) {
+      const status = network.node(id).status()
+      expect(status.role).toBe('follower')
+      expect(status.leader).toBe('a')
+      expect(status.term).toBe(2)
+    }
+  })
+
+  it('resolves split votes through randomized timeouts, one leader per term', () => {
+    for (let seed = 1; seed <= 20; seed++) {
+      const network = new TestNetwork(FIVE, {}, () => ({}), seed)
+      const leaderOfTerm = new Map<number, string>()
+      for (let tick = 0; tick < 300 && network.leaders().length === 0; tick++) {
+        network.tickAll(1)
+        for (const [id, term] of network.leaders()) {
+          expect(leaderOfTerm.get(term) ?? id).toBe(id)
+          leaderOfTerm.set(term, id)
+        }
+      }
+      expect(network.leaders()).toHaveLength(1)
+    }
+  })
+
+  it('grants at most one vote per term', () => {
+    const network = new TestNetwork(THREE)
+    const vote = (from: string) =>
+      network.node('c').step({
+        type: 'vote',
+        from,
+        to: 'c',
+        term: 5,
+        index: 3,
+        logTerm: 1,
+        transfer: false,
+      })
+    vote('a')
+    vote('b')
+    vote('a')
+    const answers = network.hold().filter((message) => message.type === 'vote_response')
+    expect(
+      answers.map((message) => [message.to, message.type === 'vote_response' && message.reject]),
+    ).toEqual([
+      ['a', false],
+      ['b', true],
+      ['a', false],
+    ])
+    expect(network.node('c').status().vote).toBe('a')
+  })
+
+  it('refuses to elect a candidate whose log is behind', () => {
+    const network = new TestNetwork([])
+    network.add('a', {}, [], storageWithLog(THREE, [1]))
+    network.add('b', {}, [], storageWithLog(THREE, [1, 2]))
+    network.add('c', {}, [], storageWithLog(THREE, [1, 2]))
+    network.campaign('a')
+    expect(network.node('a').status().role).not.toBe('leader')
+    network.campaign('b')
+    expect(network.leaders()).toEqual([['b', 3]])
+  })
+
+  it('never lets a learner campaign', () => {
+    const network = new TestNetwork(THREE)
+    network.add('d', {}, [])
+    network.campaign('a')
+    network.node('a').proposeConfChange({ type: 'add_learner', nodeId: 'd' })
+    network.flush()
+    network.isolate('a')
+    expect(network.node('d').campaign()).toEqual({ ok: false, reason: 'not_promotable' })
+    network.tickAll(100)
+    expect(network.node('d').status().role).toBe('follower')
+  })
+})
+
+describe('pre-vote and check-quorum', () => {
+  it('keeps a partitioned follower from inflating its term', () => {
+    const network = new TestNetwork(THREE)
+    network.campaign('a')
+    const term = network.node('a').status().term
+    network.isolate('c')
+    network.tick('c', 200)
+    network.flush()
+    // c keeps asking whether it could win, but never enters a new term.
+    expect(network.node('c').status().term).toBe(term)
+    expect(network.node('c').status().role).toBe('pre_candidate')
+    network.heal()
+    network.tickAll(30)
+    // Rejoining changed nothing: same leader, same term.
+    expect(network.leaders()).toEqual([['a', term]])
+    expect(network.node('c').status().leader).toBe('a')
+  })
+
+  it('steps a leader down when it loses contact with a quorum', () => {
+    const network = new TestNetwork(THREE)
+    network.campaign('a')
+    network.isolate('a')
+    // One election timeout to notice, one more to run the check.
+    for (let tick = 0; tick < 25; tick++) network.tick('a')
+    network.flush()
+    expect(network.node('a').status().role).toBe('follower')
+    expect(network.node('a').status().leader).toBe(NO_NODE)
+    network.tickAll(60)
+    const leaders = network.leaders().filter(([id]) => id !== 'a')
+    expect(leaders).toHaveLength(1)
+  })
+
+  it('ignores vote requests while followers hear from a live leader', () => {
+    const network = new TestNetwork(THREE)
+    network.campaign('a')
+    const term = network.node('a').status().term
+    // A disruptive node that skipped pre-vote sends a vote at a higher term.
+    network.node('b').step({
+      type: 'vote',
+      from: 'c',
+      to: 'b',
+      term: term + 5,
+      index: 100,
+      logTerm: term + 5,
+      transfer: false,
+    })
+    network.flush()
+    expect(network.node('b').status().term).toBe(term)
+    expect(network.leaders()).toEqual([['a', term]])
+  })
+
+  it('makes a stale leader step down when it hears of a newer term', () => {
+    const network = new TestNetwork(THREE)
+    network.campaign('a')
+    network.isolate('a')
+    network.tickAll(60)
+    const [newLeader] = network.leaders().filter(([id]) => id !== 'a')
+    expect(newLeader).toBeDefined()
+    const [newLeaderId, newTerm] = newLeader ?? ['', 0]
+    expect(network.node('a').status().role).toBe('leader')
+    network.heal()
+    network.tickAll(3)
+    expect(network.node('a').status().role).toBe('follower')
+    expect(network.node('a').status().term).toBe(newTerm)
+    expect(network.leaders()).toEqual([[newLeaderId, newTerm]])
+  })
+})

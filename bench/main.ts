@@ -8,8 +8,16 @@ import { parseArgs } from 'node:util'
 import { writeReport } from './lib/report.js'
 import type { Scenario } from './lib/scenario.js'
 import { healthScenario } from './scenarios/health.js'
+import { kvScenario } from './scenarios/kv.js'
+import { membershipScenario } from './scenarios/membership.js'
+import { strongScenario } from './scenarios/strong.js'
 
-const SCENARIOS: readonly Scenario[] = [healthScenario]
+const SCENARIOS: readonly Scenario[] = [
+  healthScenario,
+  membershipScenario,
+  kvScenario,
+  strongScenario,
+]
 
 async function main(): Promise<number> {
   const { values, positionals } = parseArgs({

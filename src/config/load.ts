@@ -39,6 +39,12 @@ export interface KeyspaceConfig {
   readonly durability: 'sync' | 'async'
 }
 
+/** The Raft group serving the strong keyspaces, with its voters resolved. */
+export interface RaftSettings extends Omit<ClusterFile['raft'], 'members'> {
+  /** Voter node ids, each a node of the file, in the order given. */
+  readonly members: readonly string[]
+}
+
 export interface GossipConfig extends MembershipConfig {
   readonly preset: 'local' | 'lan' | 'wan'
 }
@@ -52,7 +58,9 @@ export interface Config {
   readonly ring: { readonly partitions: number }
   readonly gossip: GossipConfig
   readonly keyspaces: readonly KeyspaceConfig[]
+  readonly raft: RaftSettings
   readonly requests: ClusterFile['requests']
+  readonly replication: ClusterFile['replication']
   readonly limits: ClusterFile['limits'] & { readonly requestBodyBytesMax: number }
   readonly storage: ClusterFile['storage']
   readonly log: ClusterFile['log']
@@ -285,6 +293,7 @@ function resolveConfig(
   }
   const keyspaces = resolveKeyspaces(file, nodes.length, problems)
   const gossip = resolveGossip(file, problems)
+  const raft = resolveRaft(file, nodes, keyspaces, problems)
   const requestBodyBytesMax =
     file.limits.requestBodyBytesMax ?? file.limits.valueBytesMax + 64 * 1024
   if (file.limits.siblingsWarn > file.limits.siblingsMax) {
@@ -307,7 +316,9 @@ function resolveConfig(
     ring: { partitions },
     gossip,
     keyspaces,
+    raft,
     requests: file.requests,
+    replication: file.replication,
     limits: { ...file.limits, requestBodyBytesMax },
     storage: file.storage,
     log: file.log,
@@ -392,6 +403,57 @@ function resolveKeyspaces(
     }
   }
   return keyspaces
+}
+
+/**
+ * The Raft voters: as given, or the first `replicas` nodes when strong keyspaces exist (they
+ * share one replica count), or the first min(3, node count) nodes. An explicit list must match
+ * the strong keyspaces' replica count, so `replicas` keeps meaning the group size.
+ */
+function resolveRaft(
+  file: ClusterFile,
+  nodes: readonly NodeConfig[],
+  keyspaces: readonly KeyspaceConfig[],
+  problems: Problem[],
+): RaftSettings {
+  const strong = keyspaces.find((keyspace) => keyspace.mode === 'strong')
+  const members =
+    file.raft.members ??
+    nodes.slice(0, strong?.replicas ?? Math.min(3, nodes.length)).map((node) => node.id)
+  members.forEach((id, index) => {
+    if (!nodes.some((node) => node.id === id))
+      problems.push({ path: ['raft', 'members', index], message: `"${id}" is not a node id` })
+    if (members.indexOf(id) !== index)
+      problems.push({ path: ['raft', 'members', index], message: `"${id}" is listed twice` })
+  })
+  if (file.raft.members !== undefined && strong !== undefined) {
+    if (members.length !== strong.replicas) {
+      problems.push({
+        path: ['raft', 'members'],
+        message: `${members.length} members, but strong keyspaces have ${strong.replicas} replicas`,
+      })
+    }
+  }
+  // An append must fit in one peer frame, or replication to a follower would stall on it.
+  if (file.raft.maxSizePerMsgBytes > file.limits.peerFrameBytesMax / 2) {
+    problems.push({
+      path: ['raft', 'maxSizePerMsgBytes'],
+      message: 'maxSizePerMsgBytes must be at most half of limits.peerFrameBytesMax',
+    })
+  }
+  if (strong !== undefined && file.limits.valueBytesMax > file.limits.peerFrameBytesMax / 2) {
+    problems.push({
+      path: ['limits', 'valueBytesMax'],
+      message: 'strong keyspaces need valueBytesMax at most half of peerFrameBytesMax',
+    })
+  }
+  if (file.raft.heartbeatTicks >= file.raft.electionTicks) {
+    problems.push({
+      path: ['raft', 'heartbeatTicks'],
+      message: 'heartbeatTicks must be less than electionTicks',
+    })
+  }
+  return { ...file.raft, members }
 }
 
 function resolveGossip(file: ClusterFile, problems: Problem[]): GossipConfig {

@@ -136,10 +136,75 @@ export const requestsSchema = z
   })
   .prefault({})
 
+export const replicationSchema = z
+  .strictObject({
+    /** Age a tombstone must reach before it may be reaped. Default 3600000 ms (1 hour). */
+    tombstoneGraceMs: milliseconds(0, 30 * 86_400_000).default(3_600_000),
+    /** How often each node looks for reapable tombstones. Default 60000 ms. */
+    reaperIntervalMs: milliseconds(10, 86_400_000).default(60_000),
+    /** How often hints are replayed even without a membership change. Default 10000 ms. */
+    hintReplayIntervalMs: milliseconds(10, 86_400_000).default(10_000),
+    /** Hints replayed per second, per node. Default 2000. */
+    hintReplayPerSecond: z.number().int().min(1).max(1_000_000).default(2000),
+    /** Value bytes replayed per second, per node. Default 4 MiB. */
+    hintReplayBytesPerSecond: z
+      .number()
+      .int()
+      .min(1024)
+      .max(1024 * 1024 * 1024)
+      .default(4 * 1024 * 1024),
+    /** Hints a node holds for one target before refusing more. Default 1000000. */
+    hintsPerTargetMax: z.number().int().min(1).max(100_000_000).default(1_000_000),
+    /** Read repair when a request names none: async (after the reply) or blocking. Default async. */
+    readRepair: z.enum(['async', 'blocking']).default('async'),
+  })
+  .prefault({})
+
 export const storageSchema = z
   .strictObject({
     /** rocksdb (default) or memory (nothing survives a restart: tests and demos only). */
     engine: z.enum(['rocksdb', 'memory']).default('rocksdb'),
+  })
+  .prefault({})
+
+export const raftSchema = z
+  .strictObject({
+    /** Voter node ids. Default: the first `replicas` nodes (strong keyspaces), else min(3, n). */
+    members: z.array(name).min(1).max(64).optional(),
+    /** Milliseconds per Raft tick. Default 100. */
+    tickMs: milliseconds(1, 60_000).default(100),
+    /** Ticks without a leader before a follower campaigns (randomized in [E, 2E)). Default 10. */
+    electionTicks: z.number().int().min(2).max(10_000).default(10),
+    /** Ticks between leader heartbeats; below electionTicks. Default 1. */
+    heartbeatTicks: z.number().int().min(1).max(9_999).default(1),
+    /** Serve linearizable reads from a leader lease instead of a heartbeat round. Default false. */
+    leaseReads: z.boolean().default(false),
+    /** Applied entries between two snapshots of the state machine. Default 10000. */
+    snapshotEntries: z.number().int().min(1).max(100_000_000).default(10_000),
+    /** Entries kept behind a snapshot so slow followers catch up without one. Default 5000. */
+    retainEntries: z.number().int().min(0).max(100_000_000).default(5000),
+    /** Appends in flight per follower. Default 256. */
+    maxInflightMsgs: z.number().int().min(1).max(65_536).default(256),
+    /** Entry bytes per append message. Default 1 MiB. */
+    maxSizePerMsgBytes: z
+      .number()
+      .int()
+      .min(1024)
+      .max(64 * 1024 * 1024)
+      .default(1024 * 1024),
+    /** Bytes of keys, values and locks the strong state machine holds. Default 256 MiB. */
+    stateBytesMax: z
+      .number()
+      .int()
+      .min(1024 * 1024)
+      .max(16 * 1024 * 1024 * 1024)
+      .default(256 * 1024 * 1024),
+    /** Client request ids remembered for deduplication. Default 100000. */
+    requestIdsMax: z.number().int().min(1).max(10_000_000).default(100_000),
+    /** How long (state-machine time) a request id is remembered. Default 600000 ms. */
+    requestIdTtlMs: milliseconds(1000, 86_400_000).default(600_000),
+    /** Strong requests this node forwards to the leader at once. Default 1024. */
+    forwardsMax: z.number().int().min(1).max(1_000_000).default(1024),
   })
   .prefault({})
 
@@ -172,7 +237,10 @@ export const clusterFileSchema = z.strictObject({
   gossip: gossipSchema,
   /** Keyspaces by name. Default: one eventual keyspace "default" with min(3, node count) replicas. */
   keyspaces: z.record(z.string(), keyspaceSchema).optional(),
+  /** The Raft group that serves every strong keyspace. */
+  raft: raftSchema,
   requests: requestsSchema,
+  replication: replicationSchema,
   limits: limitsSchema,
   storage: storageSchema,
   log: logSchema,

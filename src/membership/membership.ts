@@ -7,9 +7,10 @@
  * `nextDeadlineMs()`. The same options, seed and inputs always produce the same effects.
  *
  * Protocol (memberlist's semantics): one probe per (awareness-scaled) protocol period over a
- * shuffled round-robin list; ping, then ping-req through `indirectChecks` helpers that answer
- * with an ack or, after the probe timeout, a nack; a failed probe raises a suspicion whose
- * Lifeguard timeout shrinks with independent confirmations, then a death. Updates ride on every
+ * staggered round-robin list (see reshuffleProbeOrder); ping, then ping-req through
+ * `indirectChecks` helpers that answer with an ack or, after the probe timeout, a nack; a failed
+ * probe raises a suspicion whose Lifeguard timeout, counted from the first unanswered ping,
+ * shrinks with independent confirmations, then a death. Updates ride on every
  * packet and on a gossip tick, each sent at most retransmitMult·ceil(log10(n+1)) times.
  *
  * Refutation and restarts: only a member raises its own incarnation, to max(its own, the
@@ -27,6 +28,7 @@ import { assert } from '../env/assert.js'
 import type { Random } from '../env/random.js'
 import { shuffle } from '../env/random.js'
 import type { PacketAddress } from '../env/transport.js'
+import { hashString } from '../ring/hash.js'
 import { Awareness } from './awareness.js'
 import { BroadcastQueue } from './broadcasts.js'
 import { type MembershipConfig, validateMembershipConfig } from './config.js'
@@ -121,6 +123,8 @@ interface MemberRecord {
 interface ProbeRound {
   readonly targetId: MemberId
   readonly seq: number
+  /** When the ping went out: the target has been silent at least since then. */
+  readonly startedMs: number
   phase: 'direct' | 'indirect'
   ackDeadlineMs: number
   roundEndMs: number
@@ -188,6 +192,7 @@ export class Membership {
   private sequence = 0
   private leaveDeadlineMs: number | undefined
   private lastNowMs: number
+  private lastEagerGossipMs = Number.NEGATIVE_INFINITY
   private readonly rejected = new Map<RejectReason, number>()
   private packets: PacketEffect[] = []
   private pushPulls: PushPullEffect[] = []
@@ -355,7 +360,7 @@ export class Membership {
       id: this.self.id,
       fromId: this.self.id,
     }
-    this.broadcasts.enqueue(this.self.id, encodePart(message))
+    this.queueBroadcast(this.self.id, encodePart(message))
   }
 
   /** Changes the local metadata and announces it under a new incarnation. */
@@ -483,7 +488,7 @@ export class Membership {
     this.setAddress(record, message.address)
     record.meta = message.meta
     this.transition(record, 'alive', message.incarnation, nowMs)
-    this.broadcasts.enqueue(record.id, encodePart(message))
+    this.queueBroadcast(record.id, encodePart(message))
     if (previous === 'left') this.emit('joined', record)
     else if (previous !== 'alive') this.emit('alive', record)
     else if (changed) this.emit('updated', record)
@@ -509,11 +514,22 @@ export class Membership {
       stateChangedMs: nowMs,
     }
     this.insertRecord(record)
-    this.broadcasts.enqueue(record.id, encodePart(message))
+    this.queueBroadcast(record.id, encodePart(message))
     this.emit('joined', record)
   }
 
-  private applySuspect(message: SuspectMessage, context: Context, nowMs: number): void {
+  /**
+   * `silentSinceMs` is when the accused member was last asked and did not answer: for our own
+   * failed probe, the moment the ping went out (the silence began no later than that), so the
+   * suspicion timeout measures the member's silence, not our probe round on top of it. Claims
+   * heard from others start their timer when they arrive.
+   */
+  private applySuspect(
+    message: SuspectMessage,
+    context: Context,
+    nowMs: number,
+    silentSinceMs = nowMs,
+  ): void {
     if (message.id === this.self.id) {
       this.answerAccusation(message.incarnation, context)
       return
@@ -528,8 +544,7 @@ export class Membership {
       record.incarnation = message.incarnation
       const suspicion = this.suspicions.get(record.id)
       // A new independent confirmation shortens the timeout; pass it on so others count it.
-      if (suspicion?.confirm(message.fromId))
-        this.broadcasts.enqueue(record.id, encodePart(message))
+      if (suspicion?.confirm(message.fromId)) this.queueBroadcast(record.id, encodePart(message))
       return
     }
     if (!supersedes(record, { kind: 'suspect', incarnation: message.incarnation })) {
@@ -538,8 +553,11 @@ export class Membership {
     }
     this.transition(record, 'suspect', message.incarnation, nowMs)
     const bounds = suspicionBounds(this.config, this.liveCount)
-    this.suspicions.set(record.id, new Suspicion(record.id, message.fromId, nowMs, bounds))
-    this.broadcasts.enqueue(record.id, encodePart(message))
+    this.suspicions.set(
+      record.id,
+      new Suspicion(record.id, message.fromId, Math.min(nowMs, silentSinceMs), bounds),
+    )
+    this.queueBroadcast(record.id, encodePart(message))
     this.emit('suspect', record)
   }
 
@@ -561,7 +579,7 @@ export class Membership {
       return
     }
     this.transition(record, kind, message.incarnation, nowMs)
-    this.broadcasts.enqueue(record.id, encodePart(message))
+    this.queueBroadcast(record.id, encodePart(message))
     this.emit(kind, record)
   }
 
@@ -603,7 +621,7 @@ export class Membership {
     assert(incarnation <= INCARNATION_MAX, 'incarnation overflow')
     this.self.incarnation = incarnation
     const part = encodePart(this.aliveOf(this.self))
-    this.broadcasts.enqueue(this.self.id, part)
+    this.queueBroadcast(this.self.id, part)
     if (replyTo !== undefined && replyTo !== this.self.address) this.send(replyTo, [part], false)
   }
 
@@ -737,6 +755,7 @@ export class Membership {
     this.probe = {
       targetId: target.id,
       seq,
+      startedMs: nowMs,
       phase: 'direct',
       ackDeadlineMs: nowMs + this.awareness.scaleMs(this.config.probeTimeoutMs),
       roundEndMs: nowMs + intervalMs,
@@ -792,7 +811,7 @@ export class Membership {
       id: target.id,
       fromId: this.self.id,
     }
-    this.applySuspect(accusation, { from: undefined, answered: new Set() }, nowMs)
+    this.applySuspect(accusation, { from: undefined, answered: new Set() }, nowMs, probe.startedMs)
   }
 
   private expireSuspicions(nowMs: number): void {
@@ -1029,12 +1048,35 @@ export class Membership {
     return undefined
   }
 
+  /**
+   * A new round over every live member in a staggered order shared by the whole cluster: all
+   * members sorted by a hash of their id, starting right after this member. In round r the
+   * member at position i probes position i + 1 + r, a permutation, so while the members' probe
+   * periods run side by side every member is probed by someone about once per period, and a
+   * crash is noticed within about one period instead of after a random wait of up to n periods
+   * that independently shuffled lists allow. Newcomers still join the running round at random
+   * positions (addToProbeOrder); the next round puts them in their place.
+   */
   private reshuffleProbeOrder(): void {
     const ids = this.memberIds.filter((id) => {
       const record = this.table.get(id)
       return id !== this.self.id && record !== undefined && isLive(record)
     })
-    this.probeOrder = shuffle(this.random, ids)
+    const rank = (id: MemberId): [number, MemberId] => [hashString(id), id]
+    const self = rank(this.self.id)
+    const after = (id: MemberId): boolean => {
+      const [hash] = rank(id)
+      return hash > self[0] || (hash === self[0] && id > self[1])
+    }
+    const ordered = ids
+      .map(rank)
+      .sort(
+        (left, right) =>
+          left[0] - right[0] || (left[1] < right[1] ? -1 : left[1] > right[1] ? 1 : 0),
+      )
+      .map(([, id]) => id)
+    const successors = ordered.filter(after)
+    this.probeOrder = successors.concat(ordered.filter((id) => !after(id)))
     this.probeIndex = 0
     this.inProbeOrder.clear()
     for (const id of ids) this.inProbeOrder.add(id)
@@ -1137,6 +1179,24 @@ export class Membership {
 
   // ---------------------------------------------------------------------------------------
   // Small helpers.
+
+  /**
+   * Queues an update for dissemination and pulls the next gossip tick forward to now, at most
+   * once per gossip interval: news of a join, suspicion, death or refutation leaves at once
+   * instead of waiting up to a full tick, while the packet rate stays within twice the
+   * steady gossip rate.
+   */
+  private queueBroadcast(id: MemberId, part: Uint8Array): void {
+    this.broadcasts.enqueue(id, part)
+    const nowMs = this.lastNowMs
+    if (
+      nowMs - this.lastEagerGossipMs >= this.config.gossipIntervalMs &&
+      this.nextGossipMs > nowMs
+    ) {
+      this.lastEagerGossipMs = nowMs
+      this.nextGossipMs = nowMs
+    }
+  }
 
   private emit(type: MembershipEventType, record: MemberRecord): void {
     assert(this.events.length < EFFECTS_COUNT_MAX, 'effects are not being drained')

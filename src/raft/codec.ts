@@ -34,8 +34,11 @@ function invalid(path: string, problem: string): MurmurError {
   return new MurmurError('invalid_request', `raft ${path}: ${problem}`, { details: { path } })
 }
 
-/** Reads the fields of one untrusted map, naming the offending path in every error. */
-class FieldReader {
+/**
+ * Reads the fields of one untrusted map, naming the offending path in every error. Exported for
+ * other decoders of untrusted Raft payloads (the strong state machine's commands).
+ */
+export class FieldReader {
   private readonly record: Record<string, unknown>
 
   constructor(
@@ -85,6 +88,20 @@ class FieldReader {
     if (!(value instanceof Uint8Array)) throw invalid(`${this.path}.${key}`, 'must be binary')
     if (value.length > bytesMax || value.length < bytesMin) {
       throw invalid(`${this.path}.${key}`, `must hold ${bytesMin} to ${bytesMax} bytes`)
+    }
+    return value
+  }
+
+  /** Whether `key` is present (holds anything but undefined). */
+  has(key: string): boolean {
+    return this.record[key] !== undefined
+  }
+
+  /** A string of `lengthMin` to `lengthMax` UTF-16 code units. */
+  text(key: string, lengthMax: number, lengthMin = 0): string {
+    const value = this.record[key]
+    if (typeof value !== 'string' || value.length > lengthMax || value.length < lengthMin) {
+      throw invalid(`${this.path}.${key}`, `must be a string of ${lengthMin} to ${lengthMax}`)
     }
     return value
   }

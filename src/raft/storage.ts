@@ -88,6 +88,36 @@ export class MemoryRaftStorage implements RaftStorage {
     this.currentSnapshot = { metadata: { index: 0, term: 0, confState }, data: new Uint8Array(0) }
   }
 
+  /**
+   * Rebuilds a storage from persisted parts, as a durable storage recovers after a restart: the
+   * latest snapshot, the compaction point (at or before the snapshot) and the entries after it.
+   */
+  static recover(parts: {
+    readonly hardState: HardState
+    readonly snapshot: Snapshot
+    readonly compactedIndex: number
+    readonly compactedTerm: number
+    readonly entries: readonly Entry[]
+  }): MemoryRaftStorage {
+    const { snapshot, compactedIndex, entries } = parts
+    assert(compactedIndex <= snapshot.metadata.index, 'compaction point after the snapshot')
+    assertContiguous(entries)
+    const first = entries[0]
+    assert(
+      first === undefined || first.index === compactedIndex + 1,
+      'log does not follow compaction',
+    )
+    const storage = new MemoryRaftStorage()
+    storage.currentSnapshot = snapshot
+    storage.compactedIndex = compactedIndex
+    storage.compactedTerm = parts.compactedTerm
+    storage.log = [...entries]
+    assert(snapshot.metadata.index <= storage.lastIndex(), 'snapshot beyond the recovered log')
+    assert(parts.hardState.commit <= storage.lastIndex(), 'commit beyond the recovered log')
+    storage.hardState = parts.hardState
+    return storage
+  }
+
   initialState(): InitialState {
     const { confState, index } = this.currentSnapshot.metadata
     return { hardState: this.hardState, confState, confStateIndex: index }

@@ -16,18 +16,26 @@ import type { Hono } from 'hono'
 import type { ApiEnv } from '../api/app.js'
 import { createApp } from '../api/app.js'
 import { type ClusterSource, clusterRoutes, type MemberView } from '../api/cluster-routes.js'
+import { faultRoutes } from '../api/fault-routes.js'
+import { kvRoutes } from '../api/kv-routes.js'
+import { strongRoutes } from '../api/strong-routes.js'
 import type { Config, NodeConfig } from '../config/load.js'
 import { findNode } from '../config/load.js'
 import type { Clock } from '../env/clock.js'
 import type { Logger } from '../env/log.js'
 import type { Random } from '../env/random.js'
-import type { PeerTransport } from '../env/transport.js'
+import type { PacketTransport, PeerTransport } from '../env/transport.js'
+import type { MemberSnapshot } from '../membership/member.js'
 import { buildRing, type Ring } from '../ring/index.js'
 import { replicaRoles } from '../ring/queries.js'
 import type { StorageEngine } from '../storage/engine.js'
 import { GroupCommitter } from '../storage/group-commit.js'
+import type { PeerFaults } from './faults.js'
 import { actorOf, bootIdentity, type NodeIdentity } from './identity.js'
+import { KvService } from './kv/service.js'
+import { MembershipDriver } from './membership-driver.js'
 import { PeerRouter } from './peer-router.js'
+import { StrongService } from './strong/service.js'
 
 export interface NodeEnvironment {
   readonly clock: Clock
@@ -36,8 +44,23 @@ export interface NodeEnvironment {
   /** Where the storage lives, for messages ("<memory>" in the simulator). */
   readonly storageLocation: string
   readonly peers: PeerTransport
+  /** The gossip datagram path; its local address is this node's gossip address. */
+  readonly packets: PacketTransport
   readonly log: Logger
+  /** Fault injection (MURMUR_FAULTS=1 only): adds POST /v1/debug/faults. */
+  readonly faults?: PeerFaults
 }
+
+/** Which nodes can take part in requests now, as membership sees them. */
+export interface Liveness {
+  /** Alive or suspect: worth sending to. Dead, left and unknown nodes are not. */
+  isUsable(nodeId: string): boolean
+  /** Subscribes to changes of any member's state; returns the unsubscribe function. */
+  onChange(listener: (nodeId: string, usable: boolean) => void): () => void
+}
+
+/** How long a graceful stop waits for the leave announcement to go out. */
+const LEAVE_WAIT_MS = 2000
 
 export class MurmurNode {
   readonly config: Config
@@ -48,6 +71,11 @@ export class MurmurNode {
   readonly router = new PeerRouter()
   readonly commits: GroupCommitter
   readonly ring: Ring
+  readonly membership: MembershipDriver
+  readonly liveness: Liveness
+  readonly kv: KvService
+  /** The strong keyspaces and locks: the Raft group (members) or forwarding to it. */
+  readonly strong: StrongService
   readonly app: Hono<ApiEnv>
   private readonly startedAtMs: number
   private stopped = false
@@ -71,10 +99,88 @@ export class MurmurNode {
     )
     this.router.register('node.ping', () => ({ pong: self.id, epoch: identity.epoch }))
     this.router.attach(env.peers)
+    this.membership = new MembershipDriver({
+      config: config.gossip,
+      local: {
+        id: self.id,
+        address: env.packets.localAddress,
+        meta: {
+          zone: self.zone,
+          http: `${self.host}:${self.httpPort}`,
+          peer: `${self.host}:${self.peerPort}`,
+        },
+      },
+      incarnation: identity.boots,
+      random: env.random.fork('membership'),
+      clock: env.clock,
+      packets: env.packets,
+      peers: env.peers,
+      router: this.router,
+      seeds: config.seeds
+        .filter((id) => id !== self.id)
+        .map((id) => {
+          const seed = findNode(config, id)
+          return `${seed.host}:${seed.gossipPort}`
+        }),
+      onError: (error) => env.log.debug('membership', { error }),
+    })
+    this.liveness = membershipLiveness(this.membership, self.id)
+    this.kv = new KvService({
+      config,
+      selfId: self.id,
+      actor: this.actor,
+      ring: this.ring,
+      liveness: this.liveness,
+      peers: env.peers,
+      router: this.router,
+      clock: env.clock,
+      storage: env.storage,
+      commits: this.commits,
+      log: env.log,
+    })
+    this.strong = new StrongService({
+      config,
+      selfId: self.id,
+      clock: env.clock,
+      random: env.random.fork('strong'),
+      storage: env.storage,
+      peers: env.peers,
+      router: this.router,
+      log: env.log,
+    })
     this.app = createApp({
       requestBodyBytesMax: config.limits.requestBodyBytesMax,
       log: env.log,
-      routes: [clusterRoutes(this.clusterSource())],
+      routes: [
+        clusterRoutes(this.clusterSource()),
+        // Strong keyspaces first: the module passes every other keyspace on to the kv routes.
+        strongRoutes({
+          backend: this.strong,
+          keyBytesMax: this.kv.limits.keyBytesMax,
+          valueBytesMax: config.limits.valueBytesMax,
+          listPageMax: config.limits.listPageMax,
+          timeoutMs: config.requests.timeoutMs,
+          timeoutMsMax: config.requests.timeoutMsMax,
+        }),
+        ...(env.faults === undefined
+          ? []
+          : [
+              faultRoutes(
+                env.faults,
+                config.nodes.map((node) => node.id),
+              ),
+            ]),
+        kvRoutes({
+          backend: this.kv,
+          keyBytesMax: this.kv.limits.keyBytesMax,
+          valueBytesMax: config.limits.valueBytesMax,
+          siblingsWarn: config.limits.siblingsWarn,
+          listPageMax: config.limits.listPageMax,
+          timeoutMs: config.requests.timeoutMs,
+          timeoutMsMax: config.requests.timeoutMsMax,
+          readRepair: config.replication.readRepair,
+        }),
+      ],
     })
   }
 
@@ -89,6 +195,9 @@ export class MurmurNode {
       env.storageLocation,
     )
     const node = new MurmurNode(config, self, env, identity)
+    await node.kv.open()
+    await node.strong.open()
+    node.membership.start()
     env.log.info('node started', { node: nodeId, actor: node.actor, boots: identity.boots })
     return node
   }
@@ -97,6 +206,13 @@ export class MurmurNode {
   async stop(): Promise<void> {
     if (this.stopped) return
     this.stopped = true
+    this.kv.stop()
+    this.strong.stop()
+    await Promise.race([
+      this.membership.leave(),
+      new Promise<void>((resolve) => this.env.clock.setTimer(LEAVE_WAIT_MS, resolve)),
+    ])
+    this.membership.stop()
     await this.commits.drain()
   }
 
@@ -104,27 +220,60 @@ export class MurmurNode {
     return {
       clusterName: this.config.cluster.name,
       nodeId: this.self.id,
-      readiness: () => ({ ready: !this.stopped, reasons: this.stopped ? ['stopping'] : [] }),
+      readiness: () => this.readiness(),
       members: () => this.members(),
       status: () => ({
         startedAt: new Date(this.startedAtMs).toISOString(),
         ring: { version: this.ring.version, partitions: this.ring.partitionCount },
+        replication: this.kv.status(),
       }),
       ring: () => this.ringView(),
     }
   }
 
+  /** Ready once the node has joined: it sees another member alive, or it is alone by design. */
+  private readiness(): { ready: boolean; reasons: string[] } {
+    const reasons: string[] = []
+    if (this.stopped) reasons.push('stopping')
+    const others = this.membership.members().filter((member) => member.id !== this.self.id)
+    if (this.config.nodes.length > 1 && !others.some((member) => member.state === 'alive')) {
+      reasons.push('not joined: no other member is alive yet')
+    }
+    return { ready: reasons.length === 0, reasons }
+  }
+
+  /** Every member of the config and every member gossip knows of, with its state here. */
   private members(): MemberView[] {
-    return this.config.nodes.map((node) => ({
-      id: node.id,
-      state: node.id === this.self.id ? 'alive' : 'unknown',
-      incarnation: 0,
-      zone: node.zone,
-      httpAddress: `${node.host}:${node.httpPort}`,
-      peerAddress: `${node.host}:${node.peerPort}`,
-      gossipAddress: `${node.host}:${node.gossipPort}`,
-      lastChangeAt: null,
-    }))
+    const nowMs = this.env.clock.nowMs()
+    const wallMs = this.env.clock.wallMs()
+    const known = new Map<string, MemberSnapshot>(
+      this.membership.members().map((member) => [member.id, member]),
+    )
+    const ids = new Set([...this.config.nodes.map((node) => node.id), ...known.keys()])
+    return [...ids].sort().map((id) => {
+      const member = known.get(id)
+      const configured = this.config.nodes.find((node) => node.id === id)
+      const meta = member?.meta ?? {}
+      return {
+        id,
+        state: member?.state ?? 'unknown',
+        incarnation: member?.incarnation ?? 0,
+        zone: meta['zone'] ?? configured?.zone ?? 'default',
+        httpAddress:
+          meta['http'] ??
+          (configured === undefined ? '' : `${configured.host}:${configured.httpPort}`),
+        peerAddress:
+          meta['peer'] ??
+          (configured === undefined ? '' : `${configured.host}:${configured.peerPort}`),
+        gossipAddress:
+          member?.address ??
+          (configured === undefined ? '' : `${configured.host}:${configured.gossipPort}`),
+        lastChangeAt:
+          member === undefined
+            ? null
+            : new Date(wallMs - (nowMs - member.stateChangedMs)).toISOString(),
+      }
+    })
   }
 
   private ringView(): unknown {
@@ -155,4 +304,15 @@ export class MurmurNode {
 function replicaSlotsFor(config: Config): number {
   const needed = Math.max(3, ...config.keyspaces.map((keyspace) => keyspace.replicas))
   return Math.min(needed, config.nodes.length)
+}
+
+/** Liveness as membership sees it; this node itself is always usable. */
+function membershipLiveness(membership: MembershipDriver, selfId: string): Liveness {
+  const usable = (state: MemberSnapshot['state'] | undefined) =>
+    state === 'alive' || state === 'suspect'
+  return {
+    isUsable: (nodeId) => nodeId === selfId || usable(membership.core.member(nodeId)?.state),
+    onChange: (listener) =>
+      membership.onEvent((event) => listener(event.member.id, usable(event.member.state))),
+  }
 }

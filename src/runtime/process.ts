@@ -16,8 +16,10 @@ import { SeededRandom } from '../env/random.js'
 import type { StorageEngine } from '../storage/engine.js'
 import { MemoryEngine } from '../storage/memory.js'
 import { RocksDbEngine } from '../storage/rocksdb.js'
+import { FAULTS_VARIABLE, PeerFaults } from './faults.js'
 import { MurmurNode } from './node.js'
 import { TcpTransport } from './tcp-transport.js'
+import { UdpTransport } from './udp-transport.js'
 
 export interface RunningNode {
   readonly id: string
@@ -59,6 +61,7 @@ export async function startNodeProcess(config: Config, nodeId: string): Promise<
     { node: nodeId },
   )
   const closers = new Closers()
+  const faults = process.env[FAULTS_VARIABLE] === '1' ? peerFaults(config) : undefined
   try {
     const storage: StorageEngine =
       config.storage.engine === 'memory'
@@ -79,9 +82,17 @@ export async function startNodeProcess(config: Config, nodeId: string): Promise<
       frameBytesMax: config.limits.peerFrameBytesMax,
       queueBytesMax: config.limits.peerQueueBytesMax,
       onEvent: (event) => log.debug('peer transport', { ...event }),
+      ...(faults === undefined ? {} : { faults }),
     })
     await peers.start()
     closers.add(() => peers.close())
+    const packets = await UdpTransport.bind({
+      host: self.host,
+      port: self.gossipPort,
+      packetBytesMax: config.gossip.packetBytesMax,
+      ...(faults === undefined ? {} : { faults }),
+    })
+    closers.add(() => packets.close())
     const storageLocation = config.storage.engine === 'memory' ? '<memory>' : self.dataDir
     const node = await MurmurNode.open(config, self.id, {
       clock,
@@ -89,7 +100,9 @@ export async function startNodeProcess(config: Config, nodeId: string): Promise<
       storage,
       storageLocation,
       peers,
+      packets,
       log,
+      ...(faults === undefined ? {} : { faults }),
     })
     closers.add(() => node.stop())
     const server = await listenHttp(node, self.host, self.httpPort)
@@ -98,7 +111,7 @@ export async function startNodeProcess(config: Config, nodeId: string): Promise<
       id: self.id,
       httpAddress: `${self.host}:${self.httpPort}`,
       peerAddress: `${self.host}:${peers.port}`,
-      gossipAddress: `${self.host}:${self.gossipPort}`,
+      gossipAddress: packets.localAddress,
       dataDir: storageLocation,
       node,
       stop: () => closers.closeAll(),
@@ -107,6 +120,14 @@ export async function startNodeProcess(config: Config, nodeId: string): Promise<
     await closers.closeAll()
     throw error
   }
+}
+
+/** Fault injection, keyed by node id and by the gossip address each node binds. */
+function peerFaults(config: Config): PeerFaults {
+  return new PeerFaults((nodeId) => {
+    const node = config.nodes.find((candidate) => candidate.id === nodeId)
+    return node === undefined ? undefined : `${node.host}:${node.gossipPort}`
+  })
 }
 
 function listenHttp(node: MurmurNode, host: string, port: number): Promise<Server> {

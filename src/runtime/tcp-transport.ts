@@ -61,6 +61,7 @@ import {
   refuseHello,
   refuseHelloOk,
 } from '../wire/peer-envelope.js'
+import type { FaultFilter } from './faults.js'
 import {
   answerRequest,
   connectionLost,
@@ -108,6 +109,8 @@ export interface TcpTransportOptions {
   readonly inboundRequestsMax?: number
   /** Logs and metrics hook; called synchronously and must not throw. Default none. */
   readonly onEvent?: (event: TcpTransportEvent) => void
+  /** Fault injection (MURMUR_FAULTS=1): traffic with blocked peers is dropped. Default none. */
+  readonly faults?: FaultFilter
 }
 
 export const TCP_TRANSPORT_DEFAULTS = {
@@ -159,8 +162,8 @@ export type TcpTransportEvent =
   | { readonly type: 'notify_failed'; readonly peer: NodeId; readonly error: MurmurError }
   | { readonly type: 'server_error'; readonly message: string }
 
-type ResolvedOptions = Required<Omit<TcpTransportOptions, 'onEvent'>> &
-  Pick<TcpTransportOptions, 'onEvent'>
+type ResolvedOptions = Required<Omit<TcpTransportOptions, 'onEvent' | 'faults'>> &
+  Pick<TcpTransportOptions, 'onEvent' | 'faults'>
 
 function resolveOptions(options: TcpTransportOptions): ResolvedOptions {
   const resolved: ResolvedOptions = { ...TCP_TRANSPORT_DEFAULTS, ...options }
@@ -459,6 +462,9 @@ export class TcpTransport implements PeerTransport {
     if (this.state === 'closed') {
       return Promise.reject(transportUnavailable(to, 'local transport is closed'))
     }
+    if (this.options.faults?.blocksPeer(to) === true) {
+      return Promise.reject(transportUnavailable(to, 'blocked by fault injection'))
+    }
     const link = this.linkFor(to)
     const requestId = link.pending.allocateId()
     const admitted = this.admit(link, { kind: 'request', requestId, body })
@@ -469,7 +475,7 @@ export class TcpTransport implements PeerTransport {
   }
 
   notify(to: NodeId, body: unknown): void {
-    if (this.state === 'closed') return
+    if (this.state === 'closed' || this.options.faults?.blocksPeer(to) === true) return
     const admitted = this.admit(this.linkFor(to), { kind: 'notify', requestId: 0, body })
     if (admitted instanceof MurmurError) {
       this.emit({ type: 'notify_dropped', peer: to, reason: admitted.message })
@@ -621,6 +627,7 @@ export class TcpTransport implements PeerTransport {
     envelope: PeerEnvelope,
   ): void {
     if (link.ready) {
+      if (this.options.faults?.blocksPeer(link.peer) === true) return
       if (envelope.kind === 'response' || envelope.kind === 'error-response') {
         // An answer nobody waits for (its request timed out) is simply dropped.
         link.pending.settle(envelope)
@@ -714,6 +721,7 @@ export class TcpTransport implements PeerTransport {
       this.acceptHello(session, envelope)
       return
     }
+    if (this.options.faults?.blocksPeer(peer) === true) return
     switch (envelope.kind) {
       case 'request':
         this.serveRequest(session, peer, envelope.requestId, envelope.body)

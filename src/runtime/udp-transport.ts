@@ -11,6 +11,7 @@ import { isIP } from 'node:net'
 import { assert } from '../env/assert.js'
 import { errorMessage, MurmurError } from '../env/errors.js'
 import type { PacketAddress, PacketHandler, PacketTransport } from '../env/transport.js'
+import type { FaultFilter } from './faults.js'
 
 export interface UdpTransportOptions {
   /** Interface to bind, e.g. 127.0.0.1 or ::1. */
@@ -19,6 +20,8 @@ export interface UdpTransportOptions {
   readonly port: number
   /** Largest datagram sent or accepted; the membership config's packetBytesMax. */
   readonly packetBytesMax: number
+  /** Fault injection (MURMUR_FAULTS=1): datagrams to and from blocked addresses are dropped. */
+  readonly faults?: FaultFilter
 }
 
 export interface UdpCounters {
@@ -39,6 +42,7 @@ export class UdpTransport implements PacketTransport {
     private readonly socket: Socket,
     readonly localAddress: PacketAddress,
     private readonly packetBytesMax: number,
+    private readonly faults: FaultFilter | undefined,
   ) {
     socket.on('message', (message, remote) => this.onMessage(message, remote.address, remote.port))
     // Errors after binding (e.g. ICMP-induced send errors) are counted, never fatal.
@@ -72,11 +76,12 @@ export class UdpTransport implements PacketTransport {
       socket,
       formatAddress(bound.address, bound.port),
       options.packetBytesMax,
+      options.faults,
     )
   }
 
   send(to: PacketAddress, bytes: Uint8Array): void {
-    if (this.closed) return
+    if (this.closed || this.faults?.blocksAddress(to) === true) return
     if (bytes.length > this.packetBytesMax) {
       this.counters.oversizeDropped++
       return
@@ -108,9 +113,11 @@ export class UdpTransport implements PacketTransport {
       this.counters.oversizeDropped++
       return
     }
+    const from = formatAddress(host, port)
+    if (this.faults?.blocksAddress(from) === true) return
     this.counters.received++
     const bytes = new Uint8Array(message.buffer, message.byteOffset, message.byteLength)
-    this.handler?.(formatAddress(host, port), bytes)
+    this.handler?.(from, bytes)
   }
 }
 

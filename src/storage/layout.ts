@@ -2,7 +2,8 @@
  * The key layout: one ordered keyspace per node, split into sublevels by a leading tag byte.
  *
  *   data         tag | partition u16 | keyspace (u8 length + UTF-8) | user key (UTF-8, rest)
- *   hints        tag | target node id (u8 length + UTF-8) | sequence u64
+ *   hints        tag | target node id (u8 length + UTF-8) | the data key of the hinted record
+ *                (legacy form: tag | target node id | sequence u64; see `hintKey`)
  *   meta         tag | name (UTF-8, rest)
  *   raft         tag | group id (u8 length + UTF-8) | kind u8 | index u64
  *   trees        tag | partition u16 | keyspace (u8 length + UTF-8) | level u8 | position u32
@@ -10,8 +11,11 @@
  *
  * Every integer is big-endian, so byte order is numeric order. Contract on order: keys sort by
  * sublevel, then data keys by partition, then each (partition, keyspace) forms one contiguous
- * run in which user keys sort byte-wise; hints of one target sort by sequence; raft entries of
- * one group and kind sort by index. Keyspaces inside a partition are grouped, ordered by name
+ * run in which user keys sort byte-wise; hints of one target form one run, sorted as data
+ * keys, and one data key has at most one hint per target, so repeated writes to a key merge
+ * into one hint instead of piling up; raft entries of one group and kind sort by index. The
+ * byte after a hint's target tells the two hint forms apart: a data key starts with the data
+ * tag (0x02), a sequence with 0x00 (safe integers stay below 2^53). Keyspaces inside a partition are grouped, ordered by name
  * length then name, which no caller relies on. Tag 0x00 is reserved for the engine itself.
  *
  * Encoders assert their argument limits (programmer errors: the API validates user input
@@ -176,6 +180,13 @@ class KeyWriter {
     return this
   }
 
+  /** Bytes copied as they are, such as a complete key embedded in another. */
+  raw(value: Bytes): this {
+    this.bytes.set(value, this.offset)
+    this.offset += value.length
+    return this
+  }
+
   finish(): Uint8Array {
     assert(this.offset === this.bytes.length, 'key length was miscomputed')
     return this.bytes
@@ -311,6 +322,37 @@ function hintPrefixWriter(targetNodeId: string, suffixBytes: number): KeyWriter 
     .sized(nodeBytes)
 }
 
+/** The parts of a hint key: whom the hint is for, and which record it holds. */
+export interface HintedKey {
+  readonly targetNodeId: string
+  readonly data: DataKey
+}
+
+/** The key of the hint held for `targetNodeId` of the record under one data key. */
+export function hintedKey(
+  targetNodeId: string,
+  partition: number,
+  keyspace: string,
+  key: string,
+): Bytes {
+  const data = dataKey(partition, keyspace, key)
+  return hintPrefixWriter(targetNodeId, data.length).raw(data).finish()
+}
+
+/** The parts of a hint key in the data-key form, or undefined for any other bytes. */
+export function decodeHintedKey(bytes: Bytes): HintedKey | undefined {
+  const reader = new KeyReader(bytes)
+  if (reader.u8() !== SUBLEVEL_TAGS.hints) return undefined
+  const targetNodeId = reader.sizedText()
+  if (targetNodeId === undefined) return undefined
+  const data = decodeDataKey(bytes.subarray(bytes.length - reader.remaining))
+  return data === undefined ? undefined : { targetNodeId, data }
+}
+
+/**
+ * The legacy hint form: one hint per write, ordered by a sequence number. Replication keys
+ * hints by data key (`hintedKey`); this form stays readable so old tooling keeps working.
+ */
 export function hintKey(targetNodeId: string, sequence: number): Bytes {
   assertNonNegativeInteger(sequence, 'hint sequence')
   return hintPrefixWriter(targetNodeId, 8).u64(sequence).finish()
@@ -417,6 +459,11 @@ export function describeKey(bytes: Bytes): string {
   const data = decodeDataKey(bytes)
   if (data !== undefined) {
     return `data/${data.partition}/${data.keyspace}/${JSON.stringify(data.key)}`
+  }
+  const hinted = decodeHintedKey(bytes)
+  if (hinted !== undefined) {
+    const { partition, keyspace, key } = hinted.data
+    return `hint/${hinted.targetNodeId}/${partition}/${keyspace}/${JSON.stringify(key)}`
   }
   const hint = decodeHintKey(bytes)
   if (hint !== undefined) return `hint/${hint.targetNodeId}/${hint.sequence}`

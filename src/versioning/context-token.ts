@@ -3,11 +3,16 @@
  * (src/versioning/dvv.ts `context`); the client sends the token back with its next write, and
  * the write supersedes exactly those siblings. The whole token format lives in this file.
  *
- * Format, version 1:
+ * Format, version 1 (a plain clock):
  *   token = base64url without padding of (body ‖ seal)
  *   body  = msgpack [TOKEN_VERSION, [[actor, counter], ...]], entries sorted by actor
  *   seal  = CRC-32 of body, as in src/wire/codec.ts `sealRecord`
- * The empty string is the empty context ("I saw nothing"), as is an absent token.
+ * Format, version 2 (a dotted context, src/versioning/dvv.ts `DottedContext`): the same, with
+ *   body  = msgpack [DOTTED_TOKEN_VERSION, entries, [[actor, counter], ...]], the dots in
+ *           canonical dot order, none covered by the entries, at least one.
+ * A context without dots is always written as version 1, so readers of plain tokens keep
+ * working. The empty string is the empty context ("I saw nothing"), as is an absent token.
+ * `decodeContextToken` reads plain clocks only; `decodeCausalContextToken` reads both.
  *
  * The seal rejects random garbage, truncation and bit flips; it does not stop a client from
  * forging a context. A keyed MAC can replace it in `sealToken`/`openToken` with a version bump.
@@ -20,15 +25,21 @@ import { Buffer } from 'node:buffer'
 import { assert } from '../env/assert.js'
 import { isMurmurError, MurmurError } from '../env/errors.js'
 import { decode, encode, openRecord, sealRecord } from '../wire/codec.js'
+import { CONTEXT_DOTS_MAX, compareDots, type DottedContext } from './dvv.js'
 import {
+  type Dot,
+  dotFromUntrusted,
+  dotToWire,
   EMPTY_VECTOR,
   VECTOR_ENTRIES_MAX,
   type VersionVector,
+  vectorCovers,
   vectorEntries,
   vectorFromUntrusted,
 } from './version-vector.js'
 
 export const TOKEN_VERSION = 1
+export const DOTTED_TOKEN_VERSION = 2
 
 /**
  * The longest token accepted: 48 KiB. The largest valid clock (256 actors of 128 ASCII
@@ -66,7 +77,33 @@ export function encodeContextToken(vector: VersionVector): string {
   const entries = vectorEntries(vector)
   assert(entries.length <= VECTOR_ENTRIES_MAX, `context has ${entries.length} entries`)
   if (entries.length === 0) return ''
-  const token = Buffer.from(sealToken(encode([TOKEN_VERSION, entries]))).toString('base64url')
+  return tokenFromBody([TOKEN_VERSION, entries])
+}
+
+/**
+ * The opaque token for a dotted context. Dots the vector covers add nothing and are left out;
+ * without remaining dots the token is the plain version 1 token of the vector.
+ */
+export function encodeCausalContextToken(context: DottedContext): string {
+  const dots = canonicalDots(context.vector, context.dots)
+  if (dots.length === 0) return encodeContextToken(context.vector)
+  assert(dots.length <= CONTEXT_DOTS_MAX, `context has ${dots.length} dots`)
+  const entries = vectorEntries(context.vector)
+  assert(entries.length <= VECTOR_ENTRIES_MAX, `context has ${entries.length} entries`)
+  return tokenFromBody([DOTTED_TOKEN_VERSION, entries, dots.map(dotToWire)])
+}
+
+/** Sorted, distinct dots that `vector` does not cover. */
+function canonicalDots(vector: VersionVector, dots: readonly Dot[]): Dot[] {
+  const sorted = dots.filter((dot) => !vectorCovers(vector, dot)).sort(compareDots)
+  return sorted.filter((dot, index) => {
+    const previous = sorted[index - 1]
+    return previous === undefined || compareDots(previous, dot) !== 0
+  })
+}
+
+function tokenFromBody(body: unknown): string {
+  const token = Buffer.from(sealToken(encode(body))).toString('base64url')
   assert(
     token.length <= CONTEXT_TOKEN_CHARS_MAX,
     `context token of ${token.length} characters exceeds ${CONTEXT_TOKEN_CHARS_MAX}`,
@@ -88,32 +125,70 @@ function bytesFromBase64url(token: string): Uint8Array {
 }
 
 /**
- * The clock a client sent back. An absent or empty token is the empty context. Throws
- * MurmurError('invalid_context') for anything malformed: too long, not base64url, a bad
- * checksum, not msgpack, an unknown version, a bad shape or too many entries.
+ * The clock a client sent back, from a plain (version 1) token. An absent or empty token is
+ * the empty context. Throws MurmurError('invalid_context') for anything malformed: too long,
+ * not base64url, a bad checksum, not msgpack, an unknown version, a bad shape or too many
+ * entries.
  */
 export function decodeContextToken(token: string | undefined): VersionVector {
   if (token === undefined || token.length === 0) return EMPTY_VECTOR
+  const value = tokenBody(token)
+  if (!Array.isArray(value) || value.length !== 2) {
+    throw invalid('context token must hold [version, entries]')
+  }
+  const version: unknown = value[0]
+  if (version !== TOKEN_VERSION) throw unsupportedVersion(version, `${TOKEN_VERSION}`)
+  return vectorFromUntrusted(value[1], 'invalid_context')
+}
+
+/**
+ * The context a client sent back, from a plain or a dotted token; rejects malformed tokens as
+ * `decodeContextToken` does, and a dotted token whose dots are repeated, out of order, covered
+ * by its vector, absent or more than CONTEXT_DOTS_MAX.
+ */
+export function decodeCausalContextToken(token: string | undefined): DottedContext {
+  if (token === undefined || token.length === 0) return { vector: EMPTY_VECTOR, dots: [] }
+  const value = tokenBody(token)
+  if (!Array.isArray(value) || value.length < 2 || value.length > 3) {
+    throw invalid('context token must hold [version, entries] or [version, entries, dots]')
+  }
+  const version: unknown = value[0]
+  if (version === TOKEN_VERSION && value.length === 2) {
+    return { vector: vectorFromUntrusted(value[1], 'invalid_context'), dots: [] }
+  }
+  if (version !== DOTTED_TOKEN_VERSION || value.length !== 3) {
+    throw unsupportedVersion(version, `${TOKEN_VERSION} or ${DOTTED_TOKEN_VERSION}`)
+  }
+  const vector = vectorFromUntrusted(value[1], 'invalid_context')
+  const rawDots: unknown = value[2]
+  if (!Array.isArray(rawDots) || rawDots.length < 1 || rawDots.length > CONTEXT_DOTS_MAX) {
+    throw invalid(`a dotted context token holds 1..${CONTEXT_DOTS_MAX} dots`)
+  }
+  const dots = rawDots.map((raw: unknown) => dotFromUntrusted(raw, 'invalid_context'))
+  const canonical = canonicalDots(vector, dots)
+  if (canonical.length !== dots.length || canonical.some((dot, i) => dot !== dots[i])) {
+    throw invalid('context token dots must be distinct, sorted and not covered by its vector')
+  }
+  return { vector, dots }
+}
+
+/** The decoded msgpack body of a sealed token, with length, alphabet and seal checked. */
+function tokenBody(token: string): unknown {
   if (token.length > CONTEXT_TOKEN_CHARS_MAX) {
     throw invalid(
       `context token has ${token.length} characters, more than the ${CONTEXT_TOKEN_CHARS_MAX} allowed`,
     )
   }
   const body = openToken(bytesFromBase64url(token))
-  let value: unknown
   try {
-    value = decode(body)
+    return decode(body)
   } catch (error) {
     if (isMurmurError(error)) throw invalid('context token body is not valid msgpack', error)
     throw error
   }
-  if (!Array.isArray(value) || value.length !== 2) {
-    throw invalid('context token must hold [version, entries]')
-  }
-  const version: unknown = value[0]
-  if (version !== TOKEN_VERSION) {
-    const shown = typeof version === 'number' ? String(version) : `of type ${typeof version}`
-    throw invalid(`context token version ${shown} is not supported (expected ${TOKEN_VERSION})`)
-  }
-  return vectorFromUntrusted(value[1], 'invalid_context')
+}
+
+function unsupportedVersion(version: unknown, expected: string): MurmurError {
+  const shown = typeof version === 'number' ? String(version) : `of type ${typeof version}`
+  return invalid(`context token version ${shown} is not supported (expected ${expected})`)
 }

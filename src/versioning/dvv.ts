@@ -16,9 +16,15 @@
  * - The clock is exact: it covers a dot only if the replica saw that write (and then holds it
  *   or a write that superseded it). `update` and `sync` preserve this; nothing prunes clocks.
  * - `sync` is the lattice join (commutative, associative, idempotent); `compare` and
- *   `descends` are its partial order. A client context is a clock, so it can only express
- *   "everything up to counter n from each actor"; that is why a write's response must carry
- *   the siblings its context covers, never the write's context plus its own dot.
+ *   `descends` are its partial order. A plain client context is a clock, so it can only
+ *   express "everything up to counter n from each actor"; that is why a write's response must
+ *   never be the write's context joined with its own dot (that would cover concurrent siblings
+ *   the client never saw).
+ * - A dotted context (`DottedContext`) adds explicit dots to a clock: "everything the vector
+ *   covers, plus exactly these writes". `updateDotted` supersedes both, and the new clock joins
+ *   only the vector: the extra dots are not contiguous, so joining them would claim writes the
+ *   replica never saw. `writeContext` builds the context a write's response hands back, which
+ *   lets the client supersede exactly what it saw plus its own write.
  */
 
 import { assert } from '../env/assert.js'
@@ -27,6 +33,7 @@ import {
   ACTOR_BYTES_MAX,
   type Actor,
   type Dot,
+  dotEquals,
   dotFromUntrusted,
   dotKey,
   dotToWire,
@@ -116,6 +123,27 @@ function insertSorted<T>(siblings: readonly Sibling<T>[], added: Sibling<T>): Si
 }
 
 /**
+ * What a client saw: every write the vector covers, plus the listed dots. A context read from
+ * a replica has no dots; a write's response may add the write's own dot (see `writeContext`).
+ */
+export interface DottedContext {
+  readonly vector: VersionVector
+  readonly dots: readonly Dot[]
+}
+
+/** The most dots a dotted context carries; more only come from forged input. */
+export const CONTEXT_DOTS_MAX = 128
+
+export interface UpdateOptions {
+  /**
+   * The new dot's counter is above this. A coordinator passes a node-wide monotonic counter, so
+   * a dot is never minted twice by one actor, even for a key whose state was deleted and
+   * reaped while an old client context still names the actor's earlier counters.
+   */
+  readonly counterFloor?: number
+}
+
+/**
  * A coordinator's new write of `payload` by `actor` with the client's causal `context`.
  * Siblings the context covers are superseded; the others stay as concurrent siblings, so an
  * empty context supersedes nothing. The new dot follows both the local clock and the context,
@@ -130,16 +158,40 @@ export function update<T>(
   actor: Actor,
   payload: T,
 ): UpdateResult<T> {
+  return updateDotted(local, { vector: context, dots: [] }, actor, payload)
+}
+
+/**
+ * `update` with a dotted context: siblings covered by the vector or named by a dot are
+ * superseded. The new clock joins the local clock, the context's vector and the new dot, never
+ * the context's extra dots (they need not be contiguous with the vector).
+ *
+ * The caller must mint on the actor's own durable state for the key: it holds every dot the
+ * actor minted for the key since the key was last reaped, so the new clock entry claims no
+ * write of this actor that the state has not seen.
+ */
+export function updateDotted<T>(
+  local: Versioned<T>,
+  context: DottedContext,
+  actor: Actor,
+  payload: T,
+  options: UpdateOptions = {},
+): UpdateResult<T> {
   assert(actor.length > 0 && actor.length <= ACTOR_BYTES_MAX, `bad actor ${JSON.stringify(actor)}`)
+  assert(context.dots.length <= CONTEXT_DOTS_MAX, `context has ${context.dots.length} dots`)
   assertWellFormed(local)
-  const counter = Math.max(vectorGet(local.clock, actor), vectorGet(context, actor)) + 1
+  const floor = options.counterFloor ?? 0
+  assert(Number.isSafeInteger(floor) && floor >= 0, `bad counter floor ${floor}`)
+  let counter = Math.max(vectorGet(local.clock, actor), vectorGet(context.vector, actor), floor)
+  for (const dot of context.dots) if (dot.actor === actor) counter = Math.max(counter, dot.counter)
+  counter++
   if (!Number.isSafeInteger(counter)) {
     throw new MurmurError('invalid_context', `context counter for ${actor} is out of range`, {
       definite: true,
     })
   }
   const dot: Dot = { actor, counter }
-  const clock = vectorWithDot(vectorJoin(local.clock, context), dot)
+  const clock = vectorWithDot(vectorJoin(local.clock, context.vector), dot)
   if (clock.size > VECTOR_ENTRIES_MAX) {
     throw new MurmurError(
       'invalid_context',
@@ -147,10 +199,42 @@ export function update<T>(
       { definite: true },
     )
   }
-  const kept = local.siblings.filter((sibling) => !vectorCovers(context, sibling.dot))
+  const named = new Set(context.dots.map(dotKey))
+  const kept = local.siblings.filter(
+    (sibling) => !vectorCovers(context.vector, sibling.dot) && !named.has(dotKey(sibling.dot)),
+  )
   const versioned: Versioned<T> = { clock, siblings: insertSorted(kept, { dot, payload }) }
   assertWellFormed(versioned)
   return { versioned, dot }
+}
+
+/**
+ * The context a write's response hands back: what the client saw (`sent`) plus the new write
+ * `dot`, and nothing else, so a later write with it supersedes exactly those.
+ *
+ * When the new state holds only the new sibling, its clock is exact: every write it covers is
+ * either the new one or was superseded here by a context that saw it. Otherwise the state also
+ * holds siblings the client never saw, and the answer is the sent vector plus dots: the new
+ * dot and those sent dots the new clock does not cover (a write that superseded them here
+ * could not drop them from other replicas, so a later write must be able to name them again).
+ * Beyond CONTEXT_DOTS_MAX the oldest dots are dropped, which can only leave a sibling behind.
+ */
+export function writeContext(
+  written: Versioned<unknown>,
+  dot: Dot,
+  sent: DottedContext,
+): DottedContext {
+  assertWellFormed(written)
+  assert(vectorCovers(written.clock, dot), 'the written state must hold the new dot')
+  const only = written.siblings[0]
+  if (written.siblings.length === 1 && only !== undefined && dotEquals(only.dot, dot)) {
+    return { vector: written.clock, dots: [] }
+  }
+  const carried = sent.dots.filter(
+    (sentDot) => !vectorCovers(written.clock, sentDot) && !dotEquals(sentDot, dot),
+  )
+  const dots = [...carried, dot].slice(-CONTEXT_DOTS_MAX)
+  return { vector: sent.vector, dots }
 }
 
 /**

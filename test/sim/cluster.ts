@@ -11,6 +11,7 @@ import { MemoryNetwork, type MemoryNetworkEvent } from '../../src/runtime/memory
 import { MurmurNode } from '../../src/runtime/node.js'
 import { MemoryDisk, MemoryEngine } from '../../src/storage/memory.js'
 import { type FaultRates, NetworkFaults, NO_FAULTS } from './faults.js'
+import { SimPacketNetwork } from './packet-network.js'
 import { Simulation } from './simulation.js'
 
 export interface SimClusterOptions {
@@ -40,6 +41,7 @@ export class SimCluster {
   readonly config: Config
   readonly faults: NetworkFaults
   readonly network: MemoryNetwork
+  readonly packets: SimPacketNetwork
   readonly disks = new Map<string, MemoryDisk>()
   private readonly running = new Map<string, MurmurNode>()
   private readonly logLevel: 'debug' | 'info' | 'warn'
@@ -54,7 +56,12 @@ export class SimCluster {
       policy: (from, to) => this.faults.decide(from, to),
       onEvent: (event) => this.sim.record(describeNetworkEvent(event)),
     })
-    for (const node of this.config.nodes) this.disks.set(node.id, new MemoryDisk())
+    this.packets = new SimPacketNetwork(this.sim, this.faults)
+    for (const node of this.config.nodes) {
+      this.disks.set(node.id, new MemoryDisk())
+      // Partitions name node ids; gossip addresses stand for the same endpoints.
+      this.faults.alias(this.gossipAddress(node.id), node.id)
+    }
   }
 
   static async create(options: SimClusterOptions): Promise<SimCluster> {
@@ -83,12 +90,14 @@ export class SimCluster {
     const disk = this.disks.get(id)
     if (disk === undefined) throw new Error(`no node ${id}`)
     this.network.setDown(id, false)
+    this.packets.setDown(this.gossipAddress(id), false)
     const node = await MurmurNode.open(this.config, id, {
       clock: this.sim.clock(),
       random: this.sim.random.fork(`node-${id}`),
       storage: new MemoryEngine(disk),
       storageLocation: `<memory ${id}>`,
       peers: this.network.transport(id),
+      packets: this.packets.transport(this.gossipAddress(id)),
       log: this.logger(id),
     })
     this.running.set(id, node)
@@ -101,7 +110,12 @@ export class SimCluster {
     const node = this.node(id)
     this.running.delete(id)
     this.network.setDown(id, true)
+    this.packets.setDown(this.gossipAddress(id), true)
+    node.membership.stop()
+    node.kv.stop()
+    node.strong.stop()
     await node.env.peers.close()
+    await node.env.packets.close()
     const lost = this.disks.get(id)?.crash() ?? 0
     this.sim.record(`crash ${id} lost_unsynced_ops=${lost}`)
   }
@@ -121,6 +135,45 @@ export class SimCluster {
     const text = await response.text()
     this.sim.record(`http ${id} ${method} ${path} -> ${response.status}`)
     return { status: response.status, headers: response.headers, body: text }
+  }
+
+  /**
+   * Cuts a running node off the network without stopping it, as a long pause (SIGSTOP, a GC
+   * stall) looks to its peers: nothing it sends arrives, nothing sent to it is delivered.
+   */
+  pause(id: string): void {
+    this.network.setDown(id, true)
+    this.packets.setDown(this.gossipAddress(id), true)
+    this.sim.record(`pause ${id}`)
+  }
+
+  resume(id: string): void {
+    this.network.setDown(id, false)
+    this.packets.setDown(this.gossipAddress(id), false)
+    this.sim.record(`resume ${id}`)
+  }
+
+  gossipAddress(id: string): string {
+    const node = this.config.nodes.find((candidate) => candidate.id === id)
+    if (node === undefined) throw new Error(`no node ${id}`)
+    return `${node.host}:${node.gossipPort}`
+  }
+
+  /** Runs until every running node sees every other running node alive, within `limitMs`. */
+  async converge(limitMs: number): Promise<boolean> {
+    const running = this.nodeIds.filter((id) => this.isRunning(id))
+    return this.sim.runUntil(
+      () =>
+        running.every((id) =>
+          running.every(
+            (other) =>
+              this.node(id)
+                .membership.members()
+                .find((member) => member.id === other)?.state === 'alive',
+          ),
+        ),
+      { untilMs: this.sim.nowMs + limitMs },
+    )
   }
 
   private logger(id: string): Logger {

@@ -1,0 +1,36 @@
+-- wrk script for murmur's /v1/kv API, keys spread over a key space (the shape of
+-- /work/shared/anchors/etcd/kv.lua). Selected by environment variables:
+--   MURMUR_OP       = put | get        (default put)
+--   MURMUR_KEYS     = key-space size   (default 10000)
+--   MURMUR_VLEN     = value bytes      (default 100)
+--   MURMUR_QUERY    = query string, e.g. r=one (default none)
+--   MURMUR_KEYSPACE = keyspace         (default default)
+local op = os.getenv('MURMUR_OP') or 'put'
+local nkeys = tonumber(os.getenv('MURMUR_KEYS') or '10000')
+local vlen = tonumber(os.getenv('MURMUR_VLEN') or '100')
+local query = os.getenv('MURMUR_QUERY') or ''
+local keyspace = os.getenv('MURMUR_KEYSPACE') or 'default'
+local value = string.rep('v', vlen)
+local suffix = (query == '') and '' or ('?' .. query)
+local paths = {}
+for i = 0, nkeys - 1 do
+  paths[i] = string.format('/v1/kv/%s/bench%%2F%08d%s', keyspace, i, suffix)
+end
+
+local nthreads = 0
+function setup(thread)
+  nthreads = nthreads + 1
+  thread:set('tid', nthreads)
+end
+
+function init(args)
+  math.randomseed(os.time() * 1000 + (tid or 0))
+end
+
+function request()
+  local path = paths[math.random(0, nkeys - 1)]
+  if op == 'put' then
+    return wrk.format('PUT', path, { ['Content-Type'] = 'application/octet-stream' }, value)
+  end
+  return wrk.format('GET', path)
+end

@@ -1,0 +1,273 @@
+/**
+ * Scenario "kv": the plain key-value API of a 3-node murmur cluster (N=3, RocksDB, durability
+ * sync, 100-byte values, keys spread over a key space) against two anchors in the same run:
+ * a bare hono hello-world (the HTTP ceiling) and a 3-member etcd cluster's PUT through its
+ * JSON gateway (a replicated, fsynced write). Measured at 32 and 128 connections with wrk:
+ * QUORUM PUT, QUORUM GET and ONE GET on murmur, PUT on etcd, GET / on hono, each `runs` times
+ * in alternating order; the report keeps the medians.
+ *
+ * Targets this scenario reports on: QUORUM PUT ≥ 3× etcd PUT; ONE GET ≥ 0.6× hono; p99 ≤ 20 ms
+ * at 32 connections. Everything runs on this machine, load generator included.
+ */
+
+import { type ChildProcess, spawn } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { REPO_ROOT, sleep, TestCluster } from '../../test/support/cluster.js'
+import { freePorts } from '../../test/support/ports.js'
+import { generateLoad, type LoadResult } from '../lib/load.js'
+import type { ScenarioReport } from '../lib/report.js'
+import {
+  alternate,
+  medianRps,
+  type Scenario,
+  type Series,
+  SUMMARY_COLUMNS,
+  startHonoAnchor,
+  stopProcess,
+  summaryRow,
+} from '../lib/scenario.js'
+import { median, round } from '../lib/stats.js'
+
+const CONNECTIONS = [32, 128] as const
+const KEYS = 10_000
+const VALUE_BYTES = 100
+const PRELOAD_CONCURRENCY = 64
+const MURMUR_SCRIPT = join(REPO_ROOT, 'bench/scenarios/kv.lua')
+const ETCD_SCRIPT = '/work/shared/anchors/etcd/kv.lua'
+
+/** Three etcd members on loopback, as /work/shared/anchors/etcd/run.sh starts them. */
+interface EtcdCluster {
+  readonly url: string
+  readonly children: ChildProcess[]
+  readonly dir: string
+}
+
+async function startEtcd(): Promise<EtcdCluster> {
+  const dir = mkdtempSync(join(tmpdir(), 'murmur-bench-etcd-'))
+  const ports = await freePorts(6)
+  const members = [0, 1, 2].map((index) => ({
+    name: `m${index}`,
+    client: ports[index * 2] as number,
+    peer: ports[index * 2 + 1] as number,
+  }))
+  const initial = members.map((m) => `${m.name}=http://127.0.0.1:${m.peer}`).join(',')
+  const children = members.map((member) =>
+    spawn(
+      'etcd',
+      [
+        '--name',
+        member.name,
+        '--data-dir',
+        join(dir, member.name),
+        '--listen-client-urls',
+        `http://127.0.0.1:${member.client}`,
+        '--advertise-client-urls',
+        `http://127.0.0.1:${member.client}`,
+        '--listen-peer-urls',
+        `http://127.0.0.1:${member.peer}`,
+        '--initial-advertise-peer-urls',
+        `http://127.0.0.1:${member.peer}`,
+        '--initial-cluster',
+        initial,
+        '--initial-cluster-token',
+        `bench-${process.pid}`,
+        '--initial-cluster-state',
+        'new',
+        '--logger',
+        'zap',
+        '--log-outputs',
+        join(dir, `${member.name}.log`),
+      ],
+      { stdio: 'ignore' },
+    ),
+  )
+  const cluster = { url: '', children, dir }
+  for (let attempt = 0; attempt < 120; attempt++) {
+    for (const member of members) {
+      try {
+        const response = await fetch(`http://127.0.0.1:${member.client}/v3/maintenance/status`, {
+          method: 'POST',
+          body: '{}',
+        })
+        const status = (await response.json()) as {
+          header?: { member_id?: string }
+          leader?: string
+        }
+        if (status.leader !== undefined && status.header?.member_id === status.leader) {
+          return { ...cluster, url: `http://127.0.0.1:${member.client}` }
+        }
+      } catch {
+        // Not up yet.
+      }
+    }
+    await sleep(250)
+  }
+  await stopEtcd(cluster)
+  throw new Error('etcd did not elect a leader within 30 s')
+}
+
+async function stopEtcd(cluster: EtcdCluster): Promise<void> {
+  await Promise.all(cluster.children.map((child) => stopProcess(child)))
+  rmSync(cluster.dir, { recursive: true, force: true })
+}
+
+/** Writes every key of the key space once, so GETs find values. */
+async function preload(url: string): Promise<void> {
+  const value = 'v'.repeat(VALUE_BYTES)
+  let next = 0
+  const worker = async (): Promise<void> => {
+    while (next < KEYS) {
+      const index = next++
+      const key = `bench%2F${String(index).padStart(8, '0')}`
+      const response = await fetch(`${url}/v1/kv/default/${key}?w=all`, {
+        method: 'PUT',
+        body: value,
+      })
+      await response.arrayBuffer()
+      if (response.status !== 204) throw new Error(`preload answered ${response.status}`)
+    }
+  }
+  await Promise.all(Array.from({ length: PRELOAD_CONCURRENCY }, worker))
+}
+
+function murmurLoad(
+  url: string,
+  connections: number,
+  durationSeconds: number,
+  op: 'put' | 'get',
+  query: string,
+): Promise<LoadResult> {
+  return generateLoad({
+    url,
+    connections,
+    durationSeconds,
+    wrkScript: MURMUR_SCRIPT,
+    wrkEnv: {
+      MURMUR_OP: op,
+      MURMUR_KEYS: String(KEYS),
+      MURMUR_VLEN: String(VALUE_BYTES),
+      MURMUR_QUERY: query,
+    },
+  })
+}
+
+function etcdLoad(url: string, connections: number, durationSeconds: number): Promise<LoadResult> {
+  return generateLoad({
+    url,
+    connections,
+    durationSeconds,
+    wrkScript: ETCD_SCRIPT,
+    wrkEnv: { ETCD_OP: 'put', ETCD_KEYS: String(KEYS), ETCD_VLEN: String(VALUE_BYTES) },
+  })
+}
+
+function ratioRows(series: readonly Series[]): (string | number)[][] {
+  const find = (label: string) => series.find((entry) => entry.label === label) as Series
+  const rows: (string | number)[][] = []
+  for (const connections of CONNECTIONS) {
+    const put = medianRps(find(`murmur QUORUM PUT c${connections}`))
+    const etcd = medianRps(find(`etcd PUT c${connections}`))
+    const get = medianRps(find(`murmur ONE GET c${connections}`))
+    const hono = medianRps(find(`hono hello-world c${connections}`))
+    rows.push([
+      `QUORUM PUT ÷ etcd PUT, ${connections} connections (target ≥ 3)`,
+      round(put / etcd, 2),
+    ])
+    rows.push([
+      `ONE GET ÷ hono hello-world, ${connections} connections (target ≥ 0.6)`,
+      round(get / hono, 2),
+    ])
+  }
+  for (const op of ['QUORUM PUT', 'QUORUM GET', 'ONE GET']) {
+    const p99 = median(find(`murmur ${op} c32`).results.map((result) => result.p99Ms))
+    rows.push([`${op} p99 at 32 connections, ms (target ≤ 20)`, round(p99, 2)])
+  }
+  return rows
+}
+
+export const kvScenario: Scenario = {
+  name: 'kv',
+  description:
+    'A 3-node murmur cluster (N=3, RocksDB, durability sync, 100-byte values over 10000 keys): QUORUM PUT, QUORUM GET and ONE GET, against a bare hono hello-world and a 3-member etcd PUT through its JSON gateway, at 32 and 128 connections, alternating runs.',
+  async run(options): Promise<ScenarioReport> {
+    const cluster = await TestCluster.create({
+      nodes: 3,
+      file: {
+        keyspaces: { default: { replicas: 3, durability: 'sync' } },
+        storage: { engine: 'rocksdb' },
+      },
+    })
+    const [honoPort] = await freePorts(1)
+    const hono = await startHonoAnchor(honoPort as number)
+    let etcd: EtcdCluster | undefined
+    try {
+      await cluster.startAll()
+      for (const node of cluster.nodes) await cluster.waitFor(node.id, '/ready', 20_000)
+      etcd = await startEtcd()
+      const url = cluster.node('n1').url
+      await preload(url)
+      const seconds = options.durationSeconds
+      const etcdUrl = etcd.url
+      const measurements = CONNECTIONS.flatMap((connections) => [
+        {
+          label: `hono hello-world c${connections}`,
+          measure: () =>
+            generateLoad({
+              url: `http://127.0.0.1:${honoPort}/`,
+              connections,
+              durationSeconds: seconds,
+            }),
+        },
+        {
+          label: `etcd PUT c${connections}`,
+          measure: () => etcdLoad(etcdUrl, connections, seconds),
+        },
+        {
+          label: `murmur QUORUM PUT c${connections}`,
+          measure: () => murmurLoad(url, connections, seconds, 'put', 'w=quorum'),
+        },
+        {
+          label: `murmur QUORUM GET c${connections}`,
+          measure: () => murmurLoad(url, connections, seconds, 'get', 'r=quorum'),
+        },
+        {
+          label: `murmur ONE GET c${connections}`,
+          measure: () => murmurLoad(url, connections, seconds, 'get', 'r=one'),
+        },
+      ])
+      const series = await alternate(options.runs, measurements)
+      return {
+        scenario: 'kv',
+        description: this.description,
+        parameters: {
+          connections: CONNECTIONS,
+          durationSeconds: seconds,
+          runs: options.runs,
+          keys: KEYS,
+          valueBytes: VALUE_BYTES,
+          tool: series[0]?.results[0]?.tool,
+        },
+        tables: [
+          {
+            title: 'Throughput and latency (medians)',
+            columns: SUMMARY_COLUMNS,
+            rows: series.map(summaryRow),
+          },
+          { title: 'Targets', columns: ['measure', 'value'], rows: ratioRows(series) },
+        ],
+        notes: [
+          'Three murmur nodes, three etcd members, the hono anchor and wrk share the same machine; murmur is measured through node n1, etcd through its leader.',
+          'QUORUM PUT waits for two of three replicas to fsync (durability sync); etcd PUT waits for a Raft majority to fsync its WAL.',
+          'ONE GET answers from the first replica (the node itself) but also asks the other two for read repair, unless 64 such reads already wait on this node, so most GETs cost work on all three nodes.',
+        ],
+        raw: series,
+      }
+    } finally {
+      await stopProcess(hono)
+      if (etcd !== undefined) await stopEtcd(etcd)
+      await cluster.destroy()
+    }
+  },
+}

@@ -1,0 +1,201 @@
+/**
+ * The replicated record of one user key: what a replica stores under the key's data key and
+ * what replicas exchange. A record holds one optional sub-state per data type, so the type of
+ * a key is known from one read, and a race that writes two types to one key keeps both
+ * sub-states (nothing is lost; the API reports the conflict) instead of one overwriting the
+ * other. Plain values live in `kv`, a dotted version vector container of `KvPayload`s; CRDT
+ * sub-states take further optional fields.
+ *
+ * Contract:
+ * - Records are immutable values. The empty record `{}` is the same as no record at all.
+ * - `mergeRecords` is the lattice join, field by field (DVV `sync` for `kv`), so replicas may
+ *   merge records in any order and any number of times.
+ * - `recordsEqual` compares causal states: two records are equal when every sub-state has the
+ *   same clock and the same sibling dots. A dot names one write, so equal dots mean equal
+ *   payloads.
+ * - The wire and disk form is a msgpack map with short field names (`kv`); a payload is a
+ *   small array tagged by kind: value `[0, bytes, contentType]`, tombstone `[1, deletedAtMs]`.
+ *   Kind 2 is reserved for witnesses' digests. Decoding is strict: unknown fields, kinds or
+ *   shapes are errors with the caller's code (peer input: invalid_request; disk:
+ *   corrupt_record).
+ */
+
+import { assert } from '../env/assert.js'
+import { MurmurError } from '../env/errors.js'
+import {
+  decodeVersioned,
+  emptyVersioned,
+  encodeVersioned,
+  isTombstone,
+  type Sibling,
+  sync,
+  type UntrustedErrorCode,
+  type Versioned,
+  type VersionedWire,
+} from '../versioning/dvv.js'
+import { dotEquals, vectorEquals } from '../versioning/version-vector.js'
+
+export interface ValuePayload {
+  readonly kind: 'value'
+  readonly value: Uint8Array
+  readonly contentType: string
+}
+
+export interface TombstonePayload {
+  readonly kind: 'tombstone'
+  /** Wall-clock time of the delete, for the reaper's grace period. */
+  readonly deletedAtMs: number
+}
+
+export type KvPayload = ValuePayload | TombstonePayload
+
+export interface KeyRecord {
+  readonly kv?: Versioned<KvPayload>
+}
+
+export interface KeyRecordWire {
+  kv?: VersionedWire
+}
+
+export const EMPTY_RECORD: KeyRecord = Object.freeze({})
+
+/** Longest Content-Type kept with a value. */
+export const CONTENT_TYPE_CHARS_MAX = 256
+/** Largest value a decoder accepts; config limits are far lower (at most 64 MiB). */
+export const VALUE_BYTES_DECODED_MAX = 64 * 1024 * 1024
+/** The default Content-Type of a value written without one. */
+export const DEFAULT_CONTENT_TYPE = 'application/octet-stream'
+
+const PAYLOAD_VALUE = 0
+const PAYLOAD_TOMBSTONE = 1
+
+/** Printable ASCII without control characters, as a header value must be. */
+const CONTENT_TYPE_PATTERN = /^[\x20-\x7e]+$/
+
+export function isValidContentType(value: string): boolean {
+  return value.length <= CONTENT_TYPE_CHARS_MAX && CONTENT_TYPE_PATTERN.test(value)
+}
+
+export function isDeleted(payload: KvPayload): boolean {
+  return payload.kind === 'tombstone'
+}
+
+export function isEmptyRecord(record: KeyRecord): boolean {
+  return record.kv === undefined || (record.kv.siblings.length === 0 && record.kv.clock.size === 0)
+}
+
+/** True when the plain value is absent or deleted: no sibling holds a value. */
+export function kvAbsent(record: KeyRecord): boolean {
+  const kv = record.kv
+  return kv === undefined || kv.siblings.length === 0 || isTombstone(kv, isDeleted)
+}
+
+/** The plain-value state of a record, empty when it has none. */
+export function kvState(record: KeyRecord): Versioned<KvPayload> {
+  return record.kv ?? emptyVersioned()
+}
+
+export function mergeRecords(a: KeyRecord, b: KeyRecord): KeyRecord {
+  if (b.kv === undefined) return a
+  if (a.kv === undefined) return b
+  return { kv: sync(a.kv, b.kv) }
+}
+
+export function recordsEqual(a: KeyRecord, b: KeyRecord): boolean {
+  return versionedEqual(kvState(a), kvState(b))
+}
+
+function versionedEqual(a: Versioned<unknown>, b: Versioned<unknown>): boolean {
+  if (a === b) return true
+  if (a.siblings.length !== b.siblings.length || !vectorEquals(a.clock, b.clock)) return false
+  return a.siblings.every((sibling, index) => {
+    const other = b.siblings[index] as Sibling<unknown>
+    return dotEquals(sibling.dot, other.dot)
+  })
+}
+
+function encodePayload(payload: KvPayload): unknown {
+  switch (payload.kind) {
+    case 'value':
+      return [PAYLOAD_VALUE, payload.value, payload.contentType]
+    case 'tombstone':
+      return [PAYLOAD_TOMBSTONE, payload.deletedAtMs]
+  }
+}
+
+export function encodeKeyRecord(record: KeyRecord): KeyRecordWire {
+  const wire: KeyRecordWire = {}
+  if (record.kv !== undefined) wire.kv = encodeVersioned(record.kv, encodePayload)
+  return wire
+}
+
+function payloadDecoder(code: UntrustedErrorCode): (raw: unknown) => KvPayload {
+  return (raw) => {
+    if (!Array.isArray(raw)) throw new MurmurError(code, 'a payload must be an array')
+    if (raw[0] === PAYLOAD_VALUE && raw.length === 3) {
+      const [, value, contentType] = raw as [number, unknown, unknown]
+      if (!(value instanceof Uint8Array) || value.length > VALUE_BYTES_DECODED_MAX) {
+        throw new MurmurError(code, 'a value payload must hold bytes')
+      }
+      if (typeof contentType !== 'string' || !isValidContentType(contentType)) {
+        throw new MurmurError(code, 'a value payload must hold a valid content type')
+      }
+      return { kind: 'value', value, contentType }
+    }
+    if (raw[0] === PAYLOAD_TOMBSTONE && raw.length === 2) {
+      const deletedAtMs: unknown = raw[1]
+      if (
+        typeof deletedAtMs !== 'number' ||
+        !Number.isSafeInteger(deletedAtMs) ||
+        deletedAtMs < 0
+      ) {
+        throw new MurmurError(code, 'a tombstone payload must hold a time')
+      }
+      return { kind: 'tombstone', deletedAtMs }
+    }
+    throw new MurmurError(code, 'unknown payload kind')
+  }
+}
+
+const PAYLOAD_DECODERS = {
+  invalid_request: payloadDecoder('invalid_request'),
+  invalid_context: payloadDecoder('invalid_context'),
+  corrupt_record: payloadDecoder('corrupt_record'),
+} as const
+
+/** Decodes untrusted input produced by `encodeKeyRecord`; throws MurmurError with `code`. */
+export function decodeKeyRecord(raw: unknown, code: UntrustedErrorCode): KeyRecord {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw) || raw instanceof Uint8Array) {
+    throw new MurmurError(code, 'a record must be a map')
+  }
+  const fields = raw as Record<string, unknown>
+  let record: KeyRecord = EMPTY_RECORD
+  for (const name of Object.keys(fields)) {
+    if (name !== 'kv') throw new MurmurError(code, `unknown record field ${name.slice(0, 32)}`)
+  }
+  if (fields['kv'] !== undefined) {
+    record = { kv: decodeVersioned(fields['kv'], PAYLOAD_DECODERS[code], code) }
+  }
+  return record
+}
+
+/** The bytes of every value in the record, for limits and throttles. */
+export function recordValueBytes(record: KeyRecord): number {
+  let bytes = 0
+  for (const sibling of kvState(record).siblings) {
+    if (sibling.payload.kind === 'value') bytes += sibling.payload.value.length
+  }
+  assert(bytes >= 0, 'value bytes are never negative')
+  return bytes
+}
+
+/** The latest delete time of a record whose siblings are all tombstones, else undefined. */
+export function tombstoneTimeMs(record: KeyRecord): number | undefined {
+  const kv = record.kv
+  if (kv === undefined || !isTombstone(kv, isDeleted)) return undefined
+  let latest = 0
+  for (const sibling of kv.siblings) {
+    if (sibling.payload.kind === 'tombstone') latest = Math.max(latest, sibling.payload.deletedAtMs)
+  }
+  return latest
+}

@@ -1,0 +1,591 @@
+/**
+ * The coordinator of plain key-value requests: runs the pure cores of src/replication against
+ * this node's store and its peers.
+ *
+ * Writes. A node that is not a primary of the key forwards the write (`kv.coordinate`) to the
+ * first usable primary, because the coordinator mints the new version's dot; when every
+ * primary is down or refuses, it coordinates itself as a fallback. The coordinator mints on
+ * its own record of the key (a fallback coordinator keeps one too, so it never mints a dot
+ * twice), then sends the resulting record to every other target (`kv.replicate`; fallbacks
+ * store it as a hint), replacing failed targets by spares, until the WriteTally is met or
+ * cannot be, or the request's time is up. Effect order: the local record is durable before
+ * any replica sees it, and a success is answered only once `w` replicas (`pw` primaries)
+ * acknowledged durable copies.
+ *
+ * Reads. Every target is asked (`kv.read`; a fallback answers from its hints for the primary
+ * it stands in for). Once the ReadTally is met, the merge is the answer. Primaries that
+ * answered something else are repaired with the merge: before the reply when the request asks
+ * for blocking repair, and in any case in the background once every target answered or the
+ * time is up, so late answers are repaired too.
+ */
+
+import type { Clock } from '../../env/clock.js'
+import { isMurmurError, MurmurError } from '../../env/errors.js'
+import type { Logger } from '../../env/log.js'
+import type { PeerTransport } from '../../env/transport.js'
+import { REPLICAS_MAX, type Requirement } from '../../replication/consistency.js'
+import { type ListPart, mergeListParts } from '../../replication/listing.js'
+import {
+  decodeListAnswer,
+  decodeReadAnswer,
+  decodeWriteOutcome,
+  encodeCoordinate,
+  KV_MESSAGE_TYPES,
+  type MessageLimits,
+} from '../../replication/messages.js'
+import {
+  chooseCoordinator,
+  type Liveness,
+  type PartitionOrder,
+  partitionOrder,
+  planFromOrder,
+  type ReplicaPlan,
+  type ReplicaTarget,
+} from '../../replication/plan.js'
+import { ReadTally, type WriteFailure, WriteTally } from '../../replication/quorum.js'
+import {
+  EMPTY_RECORD,
+  encodeKeyRecord,
+  type KeyRecord,
+  type KeyRecordWire,
+  type KvPayload,
+  kvState,
+  recordsEqual,
+} from '../../replication/record.js'
+import type {
+  KeyspaceRef,
+  ListOutcome,
+  ListRequest,
+  ReadOutcome,
+  ReadRequest,
+  WriteOutcome,
+  WriteRequest,
+} from '../../replication/requests.js'
+import { partitionForKey, preferenceList, type Ring } from '../../ring/index.js'
+import type { DataKey } from '../../storage/layout.js'
+import { encodeCausalContextToken } from '../../versioning/context-token.js'
+import { type DottedContext, updateDotted, writeContext } from '../../versioning/dvv.js'
+import { type Dot, vectorGet } from '../../versioning/version-vector.js'
+import { Deadline } from './deadline.js'
+import type { DotCounter } from './dot-counter.js'
+import type { ReplicaStore } from './store.js'
+
+/** Extra time a forwarded write gets over the coordinator's own budget, for the answer. */
+const FORWARD_MARGIN_MS = 500
+/** Background read repairs in flight at once; beyond, repairs are skipped and counted. */
+const BACKGROUND_REPAIRS_MAX = 1024
+/**
+ * Reads still waiting, after their reply, for answers that only serve read repair. Beyond
+ * this, new reads ask only the replicas their level needs, so a saturated node stops queueing
+ * work on its peers that no client waits for.
+ */
+const BACKGROUND_READS_MAX = 64
+
+export interface CoordinatorOptions {
+  readonly selfId: string
+  readonly actor: string
+  readonly ring: Ring
+  readonly liveness: Liveness
+  readonly peers: PeerTransport
+  readonly clock: Clock
+  readonly store: ReplicaStore
+  readonly counter: DotCounter
+  readonly log: Logger
+  readonly peerTimeoutMs: number
+  readonly siblingsMax: number
+  readonly messageLimits: MessageLimits
+  /** Starts a read that repairs one key, after its local record was found corrupt. */
+  readonly repairKey: (keyspace: KeyspaceRef, key: string) => void
+}
+
+export interface CoordinatorCounters {
+  writesCoordinated: number
+  writesForwarded: number
+  readRepairs: number
+  readRepairsSkipped: number
+  /** Reads that asked only the replicas their level needs, because of BACKGROUND_READS_MAX. */
+  readsNarrowed: number
+}
+
+interface Minted {
+  readonly record: KeyRecord
+  readonly dot: Dot
+}
+
+function isDefinite(error: unknown): boolean {
+  return isMurmurError(error) && error.definite === true
+}
+
+function quorumUnavailable(
+  what: 'write' | 'read',
+  failure: WriteFailure,
+  timedOut: boolean,
+): MurmurError {
+  const reason = timedOut ? 'in time' : 'from the replicas that could be reached'
+  const verb = what === 'write' ? 'acknowledgements' : 'answers'
+  const message =
+    `${what} needs ${failure.required} ${verb} (${failure.primariesRequired} from primaries) ` +
+    `but got ${failure.acknowledged} (${failure.primariesAcknowledged} from primaries) ${reason}`
+  return new MurmurError('quorum_unavailable', message, {
+    details: {
+      required: failure.required,
+      acknowledged: failure.acknowledged,
+      primariesRequired: failure.primariesRequired,
+      primariesAcknowledged: failure.primariesAcknowledged,
+    },
+    ...(what === 'write' ? { definite: failure.definite } : {}),
+  })
+}
+
+export class Coordinator {
+  readonly counters: CoordinatorCounters = {
+    writesCoordinated: 0,
+    writesForwarded: 0,
+    readRepairs: 0,
+    readRepairsSkipped: 0,
+    readsNarrowed: 0,
+  }
+  private backgroundRepairs = 0
+  private backgroundReads = 0
+  /** Partition orders by partition and replica count; the ring never changes under a node. */
+  private readonly orders = new Map<number, PartitionOrder>()
+
+  constructor(private readonly options: CoordinatorOptions) {}
+
+  addressOf(keyspace: string, key: string): DataKey {
+    return {
+      partition: partitionForKey(this.options.ring.partitionCount, keyspace, key),
+      keyspace,
+      key,
+    }
+  }
+
+  planFor(keyspace: KeyspaceRef, address: DataKey): ReplicaPlan {
+    const { ring, liveness } = this.options
+    const slot = address.partition * (REPLICAS_MAX + 1) + keyspace.replicas
+    let order = this.orders.get(slot)
+    if (order === undefined) {
+      order = partitionOrder(ring, address.partition, keyspace.replicas)
+      this.orders.set(slot, order)
+    }
+    return planFromOrder(order, liveness)
+  }
+
+  /** A client's write: forwarded to a primary, or coordinated here. */
+  async write(request: WriteRequest): Promise<WriteOutcome> {
+    const address = this.addressOf(request.keyspace.name, request.key)
+    const plan = this.planFor(request.keyspace, address)
+    const choice = chooseCoordinator(plan, this.options.selfId, this.options.liveness)
+    if (choice.kind === 'forward') {
+      for (const candidate of choice.candidates) {
+        try {
+          const answer = await this.options.peers.request(
+            candidate,
+            this.coordinateBody(request),
+            request.timeoutMs + FORWARD_MARGIN_MS,
+          )
+          this.counters.writesForwarded++
+          return decodeWriteOutcome(answer)
+        } catch (error) {
+          // A primary that certainly never saw the write lets the next one try.
+          if (isMurmurError(error, 'unavailable') && error.definite === true) continue
+          throw error
+        }
+      }
+    }
+    return this.coordinate(request)
+  }
+
+  private coordinateBody(request: WriteRequest): Record<string, unknown> {
+    return encodeCoordinate({
+      keyspace: request.keyspace.name,
+      key: request.key,
+      operation: request.operation,
+      value: request.value,
+      contentType: request.contentType,
+      context: encodeCausalContextToken(request.context),
+      w: request.requirement.total,
+      pw: request.requirement.primaries,
+      timeoutMs: request.timeoutMs,
+      returnBody: request.returnBody,
+    })
+  }
+
+  /** Coordinates a write on this node: mint, replicate, wait for the quorum. */
+  async coordinate(request: WriteRequest): Promise<WriteOutcome> {
+    const { selfId } = this.options
+    const address = this.addressOf(request.keyspace.name, request.key)
+    const plan = this.planFor(request.keyspace, address)
+    const tally = new WriteTally(plan, request.requirement)
+    const deadline = new Deadline(this.options.clock, request.timeoutMs)
+    let minted: Minted
+    try {
+      minted = await this.mint(request, address)
+    } catch (error) {
+      deadline.cancel()
+      throw error
+    }
+    this.counters.writesCoordinated++
+    tally.markStored()
+    const wire = encodeKeyRecord(minted.record)
+    const ask = (target: ReplicaTarget): void => {
+      this.replicate(target, request.keyspace, address, minted.record, wire, deadline).then(
+        () => {
+          tally.acknowledge(target.node)
+          deadline.poke()
+        },
+        (error: unknown) => {
+          const replacement = tally.fail(target.node, isDefinite(error))
+          if (replacement !== undefined) ask(replacement)
+          deadline.poke()
+        },
+      )
+    }
+    for (const target of plan.targets) {
+      if (target.node === selfId && target.hintFor === undefined) tally.acknowledge(selfId)
+      else ask(target)
+    }
+    await deadline.until(() => tally.quorum.outcome !== 'pending')
+    const met = tally.quorum.outcome === 'met'
+    if (!met) tally.expire()
+    void deadline.until(() => tally.quorum.settled).then(() => deadline.cancel())
+    if (!met) throw quorumUnavailable('write', tally.failure(), deadline.isExpired)
+    return this.writeOutcome(request, minted, tally)
+  }
+
+  private writeOutcome(request: WriteRequest, minted: Minted, tally: WriteTally): WriteOutcome {
+    const kv = kvState(minted.record)
+    const succeeded = tally.quorum.succeeded()
+    return {
+      context: encodeCausalContextToken(writeContext(kv, minted.dot, request.context)),
+      siblings: kv.siblings.length,
+      record: request.returnBody ? minted.record : undefined,
+      coordinator: this.options.selfId,
+      replicas: succeeded.map((target) => target.node),
+      hinted: succeeded.filter((target) => target.hintFor !== undefined),
+    }
+  }
+
+  /** Applies the write to this node's own record of the key and returns the new record. */
+  private async mint(request: WriteRequest, address: DataKey): Promise<Minted> {
+    const { actor, counter, clock, siblingsMax, store } = this.options
+    const payload: KvPayload =
+      request.operation === 'put'
+        ? {
+            kind: 'value',
+            value: request.value ?? new Uint8Array(),
+            contentType: contentTypeOf(request),
+          }
+        : { kind: 'tombstone', deletedAtMs: Math.floor(clock.wallMs()) }
+    const sync = request.keyspace.durability === 'sync'
+    const minted = await store.update(
+      address,
+      (current, corrupt) => {
+        if (corrupt) throw this.corruptReplica(request)
+        checkOwnCounters(request.context, actor, counter.highest)
+        const { versioned, dot } = updateDotted(kvState(current), request.context, actor, payload, {
+          counterFloor: counter.floor(),
+        })
+        if (versioned.siblings.length > siblingsMax) throw tooManySiblings(siblingsMax)
+        const record: KeyRecord = { ...current, kv: versioned }
+        return { record, result: { record, dot } }
+      },
+      sync,
+    )
+    await counter.observe(minted.dot.counter)
+    return minted
+  }
+
+  private corruptReplica(request: WriteRequest): MurmurError {
+    this.options.repairKey(request.keyspace, request.key)
+    return new MurmurError(
+      'unavailable',
+      'this replica of the key is corrupt and is being repaired from the others; retry shortly',
+      { definite: true },
+    )
+  }
+
+  /** Sends a record to one target (merging it here when the target is this node). */
+  replicate(
+    target: ReplicaTarget,
+    keyspace: KeyspaceRef,
+    address: DataKey,
+    record: KeyRecord,
+    wire: KeyRecordWire,
+    deadline: Deadline,
+  ): Promise<unknown> {
+    const { selfId, store, peers, peerTimeoutMs } = this.options
+    const sync = keyspace.durability === 'sync'
+    if (target.node === selfId) {
+      if (target.hintFor === undefined) return store.merge(address, record, sync)
+      return store.mergeHint(target.hintFor, address, record, sync)
+    }
+    const body = {
+      type: KV_MESSAGE_TYPES.replicate,
+      keyspace: address.keyspace,
+      key: address.key,
+      record: wire,
+      hintFor: target.hintFor,
+    }
+    return peers.request(target.node, body, Math.min(peerTimeoutMs, deadline.remainingMs()))
+  }
+
+  /** A client's read. */
+  async read(request: ReadRequest): Promise<ReadOutcome> {
+    const address = this.addressOf(request.keyspace.name, request.key)
+    const plan = this.localFirst(this.planFor(request.keyspace, address))
+    const narrow = this.backgroundReads >= BACKGROUND_READS_MAX
+    if (narrow) this.counters.readsNarrowed++
+    const askFirst = narrow ? request.requirement.total : plan.targets.length
+    const tally = new ReadTally(plan, request.requirement, askFirst)
+    const deadline = new Deadline(this.options.clock, request.timeoutMs)
+    const ask = (target: ReplicaTarget): void => {
+      this.readFrom(target, address, deadline).then(
+        (record) => {
+          tally.answer(target.node, record ?? EMPTY_RECORD)
+          deadline.poke()
+        },
+        () => {
+          const replacement = tally.fail(target.node)
+          if (replacement !== undefined) ask(replacement)
+          deadline.poke()
+        },
+      )
+    }
+    for (const target of tally.quorum.targets()) ask(target)
+    await deadline.until(() => tally.quorum.outcome !== 'pending')
+    if (tally.quorum.outcome !== 'met') {
+      tally.expire()
+      deadline.cancel()
+      throw quorumUnavailable('read', readFailure(request.requirement, tally), deadline.isExpired)
+    }
+    const merged = tally.merged()
+    const answered = tally.quorum.succeeded()
+    const repaired = new Map<string, KeyRecord>()
+    if (request.repair === 'blocking') {
+      await this.repair(request.keyspace, address, tally.staleTargets(), merged, deadline, repaired)
+    }
+    void this.finishRead(request.keyspace, address, tally, deadline, repaired)
+    return {
+      record: merged,
+      replicas: answered.map((target) => target.node),
+      hinted: answered.filter((target) => target.hintFor !== undefined),
+    }
+  }
+
+  /** The plan with this node's own target first: its answer costs no message. */
+  private localFirst(plan: ReplicaPlan): ReplicaPlan {
+    const self = plan.targets.findIndex((target) => target.node === this.options.selfId)
+    if (self <= 0) return plan
+    const targets = [...plan.targets]
+    const [local] = targets.splice(self, 1)
+    return local === undefined ? plan : { ...plan, targets: [local, ...targets] }
+  }
+
+  private readFrom(
+    target: ReplicaTarget,
+    address: DataKey,
+    deadline: Deadline,
+  ): Promise<KeyRecord | undefined> {
+    const { selfId, store, peers, peerTimeoutMs } = this.options
+    if (target.node === selfId) {
+      if (target.hintFor === undefined) return store.read(address)
+      return store.readHint(target.hintFor, address)
+    }
+    const body = {
+      type: KV_MESSAGE_TYPES.read,
+      keyspace: address.keyspace,
+      key: address.key,
+      hintFor: target.hintFor,
+    }
+    return peers
+      .request(target.node, body, Math.min(peerTimeoutMs, deadline.remainingMs()))
+      .then(decodeReadAnswer)
+  }
+
+  /** Repairs stale primaries with `merged` and waits for them, within the deadline. */
+  private async repair(
+    keyspace: KeyspaceRef,
+    address: DataKey,
+    targets: readonly ReplicaTarget[],
+    merged: KeyRecord,
+    deadline: Deadline,
+    repaired: Map<string, KeyRecord>,
+  ): Promise<void> {
+    if (targets.length === 0) return
+    const wire = encodeKeyRecord(merged)
+    let pending = targets.length
+    for (const target of targets) {
+      repaired.set(target.node, merged)
+      this.counters.readRepairs++
+      this.replicate(target, keyspace, address, merged, wire, deadline)
+        .catch((error: unknown) => this.options.log.debug('read repair failed', { error }))
+        .finally(() => {
+          pending--
+          deadline.poke()
+        })
+    }
+    await deadline.until(() => pending === 0)
+  }
+
+  /** Once every target answered (or the time is up), repairs what is still stale. */
+  private async finishRead(
+    keyspace: KeyspaceRef,
+    address: DataKey,
+    tally: ReadTally,
+    deadline: Deadline,
+    repaired: ReadonlyMap<string, KeyRecord>,
+  ): Promise<void> {
+    if (!tally.quorum.settled) {
+      this.backgroundReads++
+      await deadline.until(() => tally.quorum.settled)
+      this.backgroundReads--
+    }
+    deadline.cancel()
+    const merged = tally.merged()
+    const stale = tally
+      .staleTargets()
+      .filter((target) => !recordsEqual(repaired.get(target.node) ?? EMPTY_RECORD, merged))
+    if (stale.length === 0) return
+    if (this.backgroundRepairs >= BACKGROUND_REPAIRS_MAX) {
+      this.counters.readRepairsSkipped += stale.length
+      return
+    }
+    this.backgroundRepairs++
+    const budget = new Deadline(this.options.clock, this.options.peerTimeoutMs)
+    try {
+      await this.repair(keyspace, address, stale, merged, budget, new Map())
+    } finally {
+      budget.cancel()
+      this.backgroundRepairs--
+    }
+  }
+
+  /** A listing: one replica per partition, one request per node, merged into one page. */
+  async list(request: ListRequest): Promise<ListOutcome> {
+    const groups = this.listGroups(request.keyspace)
+    const deadline = new Deadline(this.options.clock, request.timeoutMs)
+    try {
+      const parts = await Promise.all(
+        [...groups].map(([node, partitions]) => this.listFrom(node, partitions, request, deadline)),
+      )
+      return mergeListParts(parts, request.limit)
+    } finally {
+      deadline.cancel()
+    }
+  }
+
+  /** node → partitions it answers for: this node where it is a primary, else the first usable. */
+  private listGroups(keyspace: KeyspaceRef): Map<string, number[]> {
+    const { ring, selfId, liveness } = this.options
+    const groups = new Map<string, number[]>()
+    for (let partition = 0; partition < ring.partitionCount; partition++) {
+      const primaries = preferenceList(ring, partition, keyspace.replicas)
+      const node = primaries.includes(selfId)
+        ? selfId
+        : primaries.find((candidate) => liveness.isUsable(candidate))
+      if (node === undefined) {
+        throw new MurmurError(
+          'unavailable',
+          `listing needs one replica of every partition; partition ${partition} has none up`,
+          { details: { partition } },
+        )
+      }
+      const group = groups.get(node) ?? []
+      group.push(partition)
+      groups.set(node, group)
+    }
+    return groups
+  }
+
+  private async listFrom(
+    node: string,
+    partitions: readonly number[],
+    request: ListRequest,
+    deadline: Deadline,
+  ): Promise<ListPart> {
+    if (node === this.options.selfId) {
+      return this.listLocal(
+        request.keyspace.name,
+        partitions,
+        request.prefix,
+        request.after,
+        request.limit,
+      )
+    }
+    const body = {
+      type: KV_MESSAGE_TYPES.list,
+      keyspace: request.keyspace.name,
+      partitions,
+      prefix: request.prefix,
+      after: request.after,
+      limit: request.limit,
+    }
+    try {
+      const answer = await this.options.peers.request(node, body, deadline.remainingMs())
+      return decodeListAnswer(answer, this.options.messageLimits)
+    } catch (error) {
+      throw new MurmurError('unavailable', `listing could not reach ${node}`, {
+        details: { node },
+        cause: error,
+      })
+    }
+  }
+
+  /** This node's live keys in `partitions`, merged into one part. */
+  async listLocal(
+    keyspace: string,
+    partitions: readonly number[],
+    prefix: string,
+    after: string,
+    limit: number,
+  ): Promise<ListPart> {
+    const parts: ListPart[] = []
+    const scanMax = Math.max(256, limit * 2)
+    for (const partition of partitions) {
+      parts.push(
+        await this.options.store.listLive({ partition, keyspace }, prefix, after, limit, scanMax),
+      )
+    }
+    return mergeListParts(parts, limit)
+  }
+}
+
+function contentTypeOf(request: WriteRequest): string {
+  return request.contentType ?? 'application/octet-stream'
+}
+
+/**
+ * A context naming writes of this node's actor that it never made is forged (or from a
+ * restored data directory); minting above it would waste the counter space, and a context
+ * beyond every counter this node issued could stop it from ever minting again.
+ */
+function checkOwnCounters(context: DottedContext, actor: string, highest: number): void {
+  let named = vectorGet(context.vector, actor)
+  for (const dot of context.dots) if (dot.actor === actor) named = Math.max(named, dot.counter)
+  if (named > highest) {
+    throw new MurmurError('invalid_context', 'the context names writes this node never made', {
+      definite: true,
+    })
+  }
+}
+
+function tooManySiblings(siblingsMax: number): MurmurError {
+  return new MurmurError(
+    'too_many_siblings',
+    `this write would leave more than ${siblingsMax} siblings; read the key and write the ` +
+      'resolved value with the context you read, so the write supersedes them',
+    { details: { siblingsMax }, definite: true },
+  )
+}
+
+function readFailure(requirement: Requirement, tally: ReadTally): WriteFailure {
+  const counts = tally.quorum.counts()
+  return {
+    required: requirement.total,
+    acknowledged: counts.succeeded,
+    primariesRequired: requirement.primaries,
+    primariesAcknowledged: counts.primariesSucceeded,
+    definite: true,
+  }
+}

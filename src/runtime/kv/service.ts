@@ -1,0 +1,337 @@
+/**
+ * The node's plain key-value service: composes the replica store, the dot counter, the
+ * coordinator, the hint replayer and the tombstone reaper, serves the REST routes (as their
+ * KvBackend) and answers the `kv.*` peer messages.
+ *
+ * Lifecycle: build it (it registers its peer message types), `open()` it (counts hints, leases
+ * dot counters, starts the background work) before the node serves, `stop()` it before the
+ * node's storage closes. Requests that arrive before `open()` finishes are refused as
+ * unavailable (definite).
+ *
+ * Peer input is validated by src/replication/messages.ts; this file adds what needs the
+ * config: known eventual keyspaces, known nodes, partitions of this ring, levels within N.
+ */
+
+import type { KvBackend, KvKeyspace } from '../../api/kv-routes.js'
+import type { Config, KeyspaceConfig } from '../../config/load.js'
+import type { Clock } from '../../env/clock.js'
+import { MurmurError } from '../../env/errors.js'
+import type { Logger } from '../../env/log.js'
+import type { PeerTransport } from '../../env/transport.js'
+import { REPLICAS_MAX } from '../../replication/consistency.js'
+import {
+  decodeCoordinate,
+  decodeList,
+  decodeRead,
+  decodeReap,
+  decodeReapCheck,
+  decodeReplicate,
+  encodeWriteOutcome,
+  KV_MESSAGE_TYPES,
+  type MessageLimits,
+} from '../../replication/messages.js'
+import { encodeKeyRecord } from '../../replication/record.js'
+import type {
+  KeyspaceRef,
+  ListOutcome,
+  ListRequest,
+  ReadOutcome,
+  ReadRequest,
+  WriteOutcome,
+  WriteRequest,
+} from '../../replication/requests.js'
+import type { Ring } from '../../ring/index.js'
+import type { StorageEngine } from '../../storage/engine.js'
+import type { GroupCommitter } from '../../storage/group-commit.js'
+import { USER_KEY_BYTES_MAX } from '../../storage/layout.js'
+import { decodeCausalContextToken } from '../../versioning/context-token.js'
+import type { PeerRouter } from '../peer-router.js'
+import { Coordinator } from './coordinator.js'
+import { DotCounter } from './dot-counter.js'
+import { HintReplayer, type LivenessEvents } from './hints.js'
+import { TombstoneReaper } from './reaper.js'
+import { ReplicaStore } from './store.js'
+
+export interface KvServiceOptions {
+  readonly config: Config
+  readonly selfId: string
+  readonly actor: string
+  readonly ring: Ring
+  readonly liveness: LivenessEvents
+  readonly peers: PeerTransport
+  readonly router: PeerRouter
+  readonly clock: Clock
+  readonly storage: StorageEngine
+  readonly commits: GroupCommitter
+  readonly log: Logger
+}
+
+interface Running {
+  readonly coordinator: Coordinator
+  readonly replayer: HintReplayer
+  readonly reaper: TombstoneReaper
+}
+
+export class KvService implements KvBackend {
+  readonly store: ReplicaStore
+  readonly limits: MessageLimits
+  private running: Running | undefined
+  private inflight = 0
+  private stopped = false
+
+  constructor(private readonly options: KvServiceOptions) {
+    const { config } = options
+    this.store = new ReplicaStore(
+      options.storage,
+      options.commits,
+      { hintsPerTargetMax: config.replication.hintsPerTargetMax },
+      options.log,
+    )
+    this.limits = {
+      keyBytesMax: Math.min(config.limits.keyBytesMax, USER_KEY_BYTES_MAX),
+      valueBytesMax: config.limits.valueBytesMax,
+      replicasMax: REPLICAS_MAX,
+      listPageMax: config.limits.listPageMax,
+    }
+    this.registerPeerHandlers(options.router)
+  }
+
+  /** Counts hints, leases dot counters and starts hint replay and reaping. */
+  async open(): Promise<void> {
+    const { config, selfId, ring, liveness, peers, clock, log } = this.options
+    await this.store.open()
+    const counter = await DotCounter.open(this.options.storage)
+    const others = config.nodes.map((node) => node.id).filter((id) => id !== selfId)
+    const coordinator = new Coordinator({
+      selfId,
+      actor: this.options.actor,
+      ring,
+      liveness,
+      peers,
+      clock,
+      store: this.store,
+      counter,
+      log,
+      peerTimeoutMs: config.requests.peerTimeoutMs,
+      siblingsMax: config.limits.siblingsMax,
+      messageLimits: this.limits,
+      repairKey: (keyspace, key) => this.repairKey(keyspace, key),
+    })
+    const replayer = new HintReplayer({
+      selfId,
+      targets: others,
+      store: this.store,
+      peers,
+      liveness,
+      clock,
+      log,
+      intervalMs: config.replication.hintReplayIntervalMs,
+      hintsPerSecond: config.replication.hintReplayPerSecond,
+      bytesPerSecond: config.replication.hintReplayBytesPerSecond,
+      hintsPerTargetMax: config.replication.hintsPerTargetMax,
+      peerTimeoutMs: config.requests.peerTimeoutMs,
+    })
+    const reaper = new TombstoneReaper({
+      selfId,
+      members: config.nodes.map((node) => node.id),
+      ring,
+      keyspaces: config.keyspaces.filter((keyspace) => keyspace.mode === 'eventual'),
+      store: this.store,
+      peers,
+      liveness,
+      clock,
+      log,
+      graceMs: config.replication.tombstoneGraceMs,
+      intervalMs: config.replication.reaperIntervalMs,
+      peerTimeoutMs: config.requests.peerTimeoutMs,
+    })
+    this.running = { coordinator, replayer, reaper }
+    if (this.stopped) return
+    replayer.start()
+    reaper.start()
+  }
+
+  stop(): void {
+    this.stopped = true
+    this.running?.replayer.stop()
+    this.running?.reaper.stop()
+  }
+
+  keyspace(name: string): KvKeyspace | undefined {
+    return this.options.config.keyspaces.find((keyspace) => keyspace.name === name)
+  }
+
+  admit(): () => void {
+    const inflightMax = this.options.config.limits.inflightRequestsMax
+    if (this.inflight >= inflightMax) {
+      throw new MurmurError('overloaded', `this node already works on ${this.inflight} requests`, {
+        definite: true,
+        details: { inflightRequestsMax: inflightMax },
+      })
+    }
+    this.inflight++
+    let released = false
+    return () => {
+      if (released) return
+      released = true
+      this.inflight--
+    }
+  }
+
+  read(request: ReadRequest): Promise<ReadOutcome> {
+    return this.ready().coordinator.read(request)
+  }
+
+  write(request: WriteRequest): Promise<WriteOutcome> {
+    return this.ready().coordinator.write(request)
+  }
+
+  list(request: ListRequest): Promise<ListOutcome> {
+    return this.ready().coordinator.list(request)
+  }
+
+  /** Counters for /v1/cluster: hints held per target, hand-offs, repairs, reaping. */
+  status(): Record<string, unknown> {
+    const running = this.running
+    return {
+      hintsHeld: Object.fromEntries(this.store.hintCountsByTarget()),
+      store: { ...this.store.counters },
+      hintReplay: running === undefined ? {} : { ...running.replayer.counters },
+      coordinator: running === undefined ? {} : { ...running.coordinator.counters },
+      reaper: running === undefined ? {} : { ...running.reaper.counters },
+      inflightRequests: this.inflight,
+    }
+  }
+
+  /** The hint replayer and reaper, for tests that drive them directly. */
+  get background(): { replayer: HintReplayer; reaper: TombstoneReaper } | undefined {
+    return this.running === undefined
+      ? undefined
+      : { replayer: this.running.replayer, reaper: this.running.reaper }
+  }
+
+  private ready(): Running {
+    if (this.running === undefined || this.stopped) {
+      throw new MurmurError('unavailable', 'the key-value service is not running', {
+        definite: true,
+      })
+    }
+    return this.running
+  }
+
+  private repairKey(keyspace: KeyspaceRef, key: string): void {
+    const timeoutMs = this.options.config.requests.peerTimeoutMs
+    this.read({
+      keyspace,
+      key,
+      requirement: { total: 1, primaries: 0 },
+      timeoutMs,
+      repair: 'blocking',
+    }).then(undefined, (error: unknown) => this.options.log.debug('key repair failed', { error }))
+  }
+
+  /** The eventual keyspace a peer names, or invalid_request. */
+  private eventual(name: string): KeyspaceConfig {
+    const keyspace = this.keyspace(name)
+    if (keyspace === undefined || keyspace.mode !== 'eventual') {
+      throw new MurmurError('unknown_keyspace', `no eventual keyspace named ${name}`)
+    }
+    return keyspace as KeyspaceConfig
+  }
+
+  private member(node: string | undefined): string | undefined {
+    if (node === undefined) return undefined
+    const known = this.options.config.nodes.some((candidate) => candidate.id === node)
+    if (!known || node === this.options.selfId) {
+      throw new MurmurError('invalid_request', `cannot hold hints for ${node.slice(0, 128)}`)
+    }
+    return node
+  }
+
+  private registerPeerHandlers(router: PeerRouter): void {
+    router.register(KV_MESSAGE_TYPES.replicate, async (_from, body) => {
+      const coordinator = this.ready().coordinator
+      const message = decodeReplicate(body, this.limits)
+      const keyspace = this.eventual(message.keyspace)
+      const address = coordinator.addressOf(message.keyspace, message.key)
+      const sync = keyspace.durability === 'sync'
+      const hintFor = this.member(message.hintFor)
+      if (hintFor === undefined) await this.store.merge(address, message.record, sync)
+      else await this.store.mergeHint(hintFor, address, message.record, sync)
+      return { ok: true }
+    })
+    router.register(KV_MESSAGE_TYPES.read, async (_from, body) => {
+      const coordinator = this.ready().coordinator
+      const message = decodeRead(body, this.limits)
+      this.eventual(message.keyspace)
+      const address = coordinator.addressOf(message.keyspace, message.key)
+      const hintFor = this.member(message.hintFor)
+      const record =
+        hintFor === undefined
+          ? await this.store.read(address)
+          : await this.store.readHint(hintFor, address)
+      return { record: record === undefined ? null : encodeKeyRecord(record) }
+    })
+    router.register(KV_MESSAGE_TYPES.coordinate, (_from, body) => this.coordinateForPeer(body))
+    router.register(KV_MESSAGE_TYPES.list, async (_from, body) => {
+      const coordinator = this.ready().coordinator
+      const message = decodeList(body, this.limits)
+      this.eventual(message.keyspace)
+      if (message.partitions.some((partition) => partition >= this.options.ring.partitionCount)) {
+        throw new MurmurError('invalid_request', 'partition outside the ring')
+      }
+      const { keyspace, partitions, prefix, after, limit } = message
+      const part = await coordinator.listLocal(keyspace, partitions, prefix, after, limit)
+      return { keys: part.keys, frontier: part.frontier ?? null }
+    })
+    router.register(KV_MESSAGE_TYPES.reapCheck, async (_from, body) => {
+      const reaper = this.ready().reaper
+      const message = decodeReapCheck(body, this.limits)
+      for (const address of message.keys) this.eventual(address.keyspace)
+      const reports = await reaper.check(message)
+      return {
+        reports: reports.map((report) => [
+          report.hinted,
+          report.record === undefined ? null : encodeKeyRecord(report.record),
+        ]),
+      }
+    })
+    router.register(KV_MESSAGE_TYPES.reap, async (_from, body) => {
+      const reaper = this.ready().reaper
+      const message = decodeReap(body, this.limits)
+      return { deleted: await reaper.reapLocal(message) }
+    })
+  }
+
+  private async coordinateForPeer(body: Readonly<Record<string, unknown>>): Promise<unknown> {
+    const coordinator = this.ready().coordinator
+    const release = this.admit()
+    try {
+      const message = decodeCoordinate(body, this.limits)
+      const keyspace = this.eventual(message.keyspace)
+      if (message.w > keyspace.replicas || message.pw > keyspace.replicas) {
+        throw new MurmurError(
+          'invalid_consistency',
+          `levels above the keyspace's ${keyspace.replicas} replicas`,
+          {
+            definite: true,
+          },
+        )
+      }
+      const outcome = await coordinator.coordinate({
+        keyspace,
+        key: message.key,
+        operation: message.operation,
+        value: message.value,
+        contentType: message.contentType,
+        context: decodeCausalContextToken(message.context),
+        requirement: { total: message.w, primaries: message.pw },
+        timeoutMs: message.timeoutMs,
+        returnBody: message.returnBody,
+      })
+      return encodeWriteOutcome(outcome)
+    } finally {
+      release()
+    }
+  }
+}

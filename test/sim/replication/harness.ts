@@ -1,0 +1,188 @@
+/**
+ * Shared pieces of the replication simulations: a SimCluster configuration with fast
+ * background timers, clients that talk to nodes through the REST app and record what they saw,
+ * and the checker of the no-lost-write rule.
+ *
+ * The checker knows, for every context token a client was handed, the values the client saw
+ * with it (a read's siblings; for a write's answer, what the carried context saw plus the
+ * written value). A value is legitimately gone when some write attempt, of any outcome,
+ * carried a context that saw it. The rule: after healing, every acknowledged value is present
+ * unless legitimately gone, and no value that an acknowledged write superseded is present.
+ */
+
+import { Buffer } from 'node:buffer'
+import { partitionForKey, preferenceList } from '../../../src/ring/index.js'
+import type { SimCluster, SimResponse } from '../cluster.js'
+
+export function replicationConfig(nodeCount: number, extra = ''): string {
+  const zones = ['a', 'b', 'c', 'd', 'e', 'f', 'g']
+  const nodes = Array.from(
+    { length: nodeCount },
+    (_, index) => `{ id: n${index + 1}, zone: ${zones[index % zones.length]} }`,
+  )
+  return `
+nodes: [${nodes.join(', ')}]
+ring: { partitions: 16 }
+keyspaces: { default: { replicas: 3, durability: sync } }
+storage: { engine: memory }
+gossip: { preset: local, gossipIntervalMs: 200 }
+requests: { timeoutMs: 1500, peerTimeoutMs: 400 }
+replication:
+  tombstoneGraceMs: 500
+  reaperIntervalMs: 500
+  hintReplayIntervalMs: 500
+${extra}`
+}
+
+/** Runs the simulation until `promise` settles, within `limitMs` of virtual time. */
+export async function settle<T>(
+  cluster: SimCluster,
+  promise: Promise<T>,
+  limitMs: number,
+): Promise<T> {
+  let done = false
+  const tracked = promise.finally(() => {
+    done = true
+  })
+  // A rejection is observed by the caller's await below; keep the runtime from reporting it.
+  tracked.catch(() => undefined)
+  const settled = await cluster.sim.runUntil(() => done, { untilMs: cluster.sim.nowMs + limitMs })
+  if (!settled) throw new Error(`request did not settle within ${limitMs} ms of virtual time`)
+  return tracked
+}
+
+/** A promise that resolves after `ms` of virtual time. */
+export function pause(cluster: SimCluster, ms: number): Promise<void> {
+  return new Promise((resolve) => cluster.sim.schedule(ms, resolve))
+}
+
+export interface Observed {
+  readonly status: number
+  readonly context: string
+  /** Values of live siblings. */
+  readonly values: readonly string[]
+}
+
+/** Reads a response the way a client would: the values and the context it was handed. */
+export function observe(response: SimResponse): Observed {
+  const context = response.headers.get('X-Murmur-Context') ?? ''
+  if (response.status === 200) return { status: 200, context, values: [response.body] }
+  if (response.status === 300) {
+    const body = JSON.parse(response.body) as {
+      siblings: { value: string | null; deleted: boolean }[]
+    }
+    const values = body.siblings
+      .filter((sibling) => !sibling.deleted && sibling.value !== null)
+      .map((sibling) => Buffer.from(sibling.value as string, 'base64').toString())
+    return { status: 300, context, values }
+  }
+  return { status: response.status, context, values: [] }
+}
+
+export type Outcome = 'ok' | 'failed' | 'unknown'
+
+interface WriteAttempt {
+  readonly key: string
+  /** The written value, undefined for a delete. */
+  readonly value: string | undefined
+  readonly carried: string
+  outcome: Outcome
+}
+
+export class History {
+  private readonly seen = new Map<string, ReadonlySet<string>>()
+  private readonly attempts: WriteAttempt[] = []
+
+  get writes(): number {
+    return this.attempts.length
+  }
+
+  acknowledged(): number {
+    return this.attempts.filter((attempt) => attempt.outcome === 'ok').length
+  }
+
+  seenWith(token: string): ReadonlySet<string> {
+    return this.seen.get(token) ?? new Set()
+  }
+
+  /** A read handed out `context` together with `values`. */
+  read(observed: Observed): void {
+    if (observed.context === '') return
+    const previous = this.seen.get(observed.context) ?? new Set()
+    this.seen.set(observed.context, new Set([...previous, ...observed.values]))
+  }
+
+  /** Starts a write attempt; settle it with `finish`. */
+  begin(key: string, value: string | undefined, carried: string): WriteAttempt {
+    const attempt: WriteAttempt = { key, value, carried, outcome: 'unknown' }
+    this.attempts.push(attempt)
+    return attempt
+  }
+
+  finish(attempt: WriteAttempt, response: SimResponse | undefined): void {
+    if (response === undefined) return
+    if (response.status === 204 || response.status === 200 || response.status === 300) {
+      attempt.outcome = 'ok'
+      const context = response.headers.get('X-Murmur-Context') ?? ''
+      const carried = this.seenWith(attempt.carried)
+      const own = attempt.value === undefined ? [] : [attempt.value]
+      if (context !== '') this.seen.set(context, new Set([...carried, ...own]))
+      return
+    }
+    const body = safeJson(response.body) as { error?: { definite?: boolean } } | undefined
+    attempt.outcome = body?.error?.definite === true ? 'failed' : 'unknown'
+  }
+
+  /** Violations of the no-lost-write rule for one key, given the values read after healing. */
+  check(key: string, present: ReadonlySet<string>): string[] {
+    const attempts = this.attempts.filter((attempt) => attempt.key === key)
+    const gone = new Set<string>()
+    const goneByAck = new Set<string>()
+    for (const attempt of attempts) {
+      for (const value of this.seenWith(attempt.carried)) {
+        gone.add(value)
+        if (attempt.outcome === 'ok') goneByAck.add(value)
+      }
+    }
+    const violations: string[] = []
+    for (const attempt of attempts) {
+      const value = attempt.value
+      if (value === undefined || attempt.outcome !== 'ok') continue
+      if (!present.has(value) && !gone.has(value)) violations.push(`${key}: lost ${value}`)
+    }
+    for (const value of present) {
+      if (goneByAck.has(value))
+        violations.push(`${key}: ${value} came back after it was superseded`)
+    }
+    return violations
+  }
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text)
+  } catch {
+    return undefined
+  }
+}
+
+/** The primaries of a key in the default keyspace. */
+export function primariesOf(cluster: SimCluster, key: string): readonly string[] {
+  const ring = cluster.node(cluster.nodeIds.find((id) => cluster.isRunning(id)) ?? 'n1').ring
+  return preferenceList(ring, partitionForKey(ring.partitionCount, 'default', key), 3)
+}
+
+/** Hints held on every running node. */
+export function hintsHeld(cluster: SimCluster): number {
+  let count = 0
+  for (const id of cluster.nodeIds) {
+    if (!cluster.isRunning(id)) continue
+    for (const held of cluster.node(id).kv.store.hintCountsByTarget().values()) count += held
+  }
+  return count
+}
+
+/** A key path with percent-encoding. */
+export function keyPath(key: string, query = ''): string {
+  return `/v1/kv/default/${encodeURIComponent(key)}${query === '' ? '' : `?${query}`}`
+}

@@ -5,9 +5,9 @@
  */
 
 import { Hono } from 'hono'
-import { bodyLimit } from 'hono/body-limit'
 import { MurmurError } from '../env/errors.js'
 import type { Logger } from '../env/log.js'
+import { declaredLength, payloadTooLarge } from './body.js'
 import { renderError } from './errors.js'
 
 export type ApiEnv = { Variables: Record<string, never> }
@@ -23,21 +23,14 @@ export interface AppOptions {
 
 export function createApp(options: AppOptions): Hono<ApiEnv> {
   const app = new Hono<ApiEnv>()
-  app.use(
-    '*',
-    bodyLimit({
-      maxSize: options.requestBodyBytesMax,
-      onError: () => {
-        throw new MurmurError(
-          'payload_too_large',
-          `request body exceeds ${options.requestBodyBytesMax} bytes`,
-          {
-            details: { limitBytes: options.requestBodyBytesMax },
-          },
-        )
-      },
-    }),
-  )
+  // A declared body over the limit is refused before any route runs; routes read bodies through
+  // src/api/body.ts, which also stops a chunked body at the limit.
+  app.use('*', async (c, next) => {
+    const declared = declaredLength(c)
+    if (declared !== undefined && declared > options.requestBodyBytesMax)
+      throw payloadTooLarge(options.requestBodyBytesMax)
+    await next()
+  })
   for (const register of options.routes) register(app)
   app.notFound((c) => {
     const error = new MurmurError(

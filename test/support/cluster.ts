@@ -45,6 +45,8 @@ export interface ClusterOptions {
   /** Extra top-level sections of cluster.yml (keyspaces, gossip, limits, ...). */
   readonly file?: Readonly<Record<string, unknown>>
   readonly env?: Readonly<Record<string, string>>
+  /** Extra Node.js flags for every node process (e.g. --cpu-prof for profiling). */
+  readonly nodeArgs?: readonly string[]
 }
 
 export const STOP_TIMEOUT_MS = 10_000
@@ -54,12 +56,19 @@ export class TestCluster {
   readonly configPath: string
   readonly nodes: ClusterNode[]
   private readonly env: Readonly<Record<string, string>>
+  private readonly nodeArgs: readonly string[]
 
-  private constructor(dir: string, nodes: ClusterNode[], env: Readonly<Record<string, string>>) {
+  private constructor(
+    dir: string,
+    nodes: ClusterNode[],
+    env: Readonly<Record<string, string>>,
+    nodeArgs: readonly string[],
+  ) {
     this.dir = dir
     this.configPath = join(dir, 'cluster.yml')
     this.nodes = nodes
     this.env = env
+    this.nodeArgs = nodeArgs
   }
 
   static async create(options: ClusterOptions): Promise<TestCluster> {
@@ -79,7 +88,7 @@ export class TestCluster {
         output: [],
       })
     }
-    const cluster = new TestCluster(dir, nodes, options.env ?? {})
+    const cluster = new TestCluster(dir, nodes, options.env ?? {}, options.nodeArgs ?? [])
     const file = {
       cluster: { name: 'test' },
       nodes: nodes.map((node, index) => ({

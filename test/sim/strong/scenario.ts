@@ -22,6 +22,7 @@ import {
   type RegisterInput,
   type RegisterOutput,
 } from '../../../src/check/models.js'
+import type { Random } from '../../../src/env/random.js'
 import { SimCluster as Cluster, type SimCluster, type SimResponse } from '../cluster.js'
 import { type FaultRates, NO_FAULTS } from '../faults.js'
 import { pause, settle } from '../replication/harness.js'
@@ -85,6 +86,12 @@ type Outcome =
   | { readonly kind: 'ok'; readonly output: RegisterOutput }
   | { readonly kind: 'fail' | 'info' }
 
+/** A value a client read, with its version. */
+interface Seen {
+  readonly value: string
+  readonly etag: string
+}
+
 function isDefinite(response: SimResponse): boolean {
   try {
     return (
@@ -95,39 +102,45 @@ function isDefinite(response: SimResponse): boolean {
   }
 }
 
-export async function runStrongScenario(
-  seed: number,
-  options: StrongScenarioOptions = DEFAULT_STRONG_SCENARIO,
-): Promise<StrongScenarioResult> {
-  const cluster = await Cluster.create({
-    seed,
-    configText: strongConfig(options.nodes),
-    faults: options.rates,
-  })
-  const random = cluster.sim.random.fork('workload')
-  const history: Recorder = new HistoryRecorder()
-  const keys = Array.from({ length: options.keys }, (_, index) => `k${index}`)
-  const state = {
-    stopAtMs: cluster.sim.nowMs + options.chaosMs,
-    faults: 0,
-    acknowledged: 0,
-    indefinite: 0,
+/** The clients and the nemesis of one run, sharing the run's random stream and counters. */
+class StrongRun {
+  readonly history: Recorder = new HistoryRecorder()
+  readonly keys: readonly string[]
+  faults = 0
+  acknowledged = 0
+  indefinite = 0
+  private readonly random: Random
+  private readonly stopAtMs: number
+
+  constructor(
+    private readonly cluster: SimCluster,
+    options: StrongScenarioOptions,
+  ) {
+    this.random = cluster.sim.random.fork('workload')
+    this.keys = Array.from({ length: options.keys }, (_, index) => `k${index}`)
+    this.stopAtMs = cluster.sim.nowMs + options.chaosMs
   }
-  const pick = <T>(items: readonly T[]): T => items[random.int(items.length)] as T
-  const running = () => cluster.nodeIds.filter((id) => cluster.isRunning(id))
+
+  private pick<T>(items: readonly T[]): T {
+    return items[this.random.int(items.length)] as T
+  }
+
+  private running(): string[] {
+    return this.cluster.nodeIds.filter((id) => this.cluster.isRunning(id))
+  }
 
   /** Sends one request, bounded in virtual time; undefined when no answer came. */
-  async function send(
+  private async send(
     node: string,
     method: string,
     key: string,
     body?: string,
     headers?: Record<string, string>,
   ) {
-    if (!cluster.isRunning(node)) return undefined
-    const request = cluster.request(node, method, `/v1/kv/${KEYSPACE}/${key}`, body, headers)
+    if (!this.cluster.isRunning(node)) return undefined
+    const request = this.cluster.request(node, method, `/v1/kv/${KEYSPACE}/${key}`, body, headers)
     request.catch(() => undefined)
-    const timeout = pause(cluster, REQUEST_LIMIT_MS).then(() => undefined)
+    const timeout = pause(this.cluster, REQUEST_LIMIT_MS).then(() => undefined)
     try {
       return await Promise.race([request, timeout])
     } catch {
@@ -135,51 +148,41 @@ export async function runStrongScenario(
     }
   }
 
-  function record(client: number, input: RegisterInput, outcome: Outcome): void {
-    const now = cluster.sim.nowMs
-    if (outcome.kind === 'ok') history.ok(client, outcome.output, now)
-    else if (outcome.kind === 'fail') history.fail(client, now)
+  private record(client: number, input: RegisterInput, outcome: Outcome): void {
+    const now = this.cluster.sim.nowMs
+    if (outcome.kind === 'ok') this.history.ok(client, outcome.output, now)
+    else if (outcome.kind === 'fail') this.history.fail(client, now)
     else {
-      state.indefinite++
-      history.info(client, now)
+      this.indefinite++
+      this.history.info(client, now)
     }
-    if (outcome.kind === 'ok' && input.kind !== 'read') state.acknowledged++
+    if (outcome.kind === 'ok' && input.kind !== 'read') this.acknowledged++
   }
 
-  async function read(
-    client: number,
-    key: string,
-    node: string,
-  ): Promise<{ value: string; etag: string } | null | undefined> {
+  private async read(client: number, key: string, node: string): Promise<Seen | null | undefined> {
     const input: RegisterInput = { kind: 'read', key }
-    history.invoke(client, input, cluster.sim.nowMs)
-    const response = await send(node, 'GET', key)
+    this.history.invoke(client, input, this.cluster.sim.nowMs)
+    const response = await this.send(node, 'GET', key)
     if (response?.status === 200) {
-      record(client, input, { kind: 'ok', output: { kind: 'read', value: response.body } })
+      this.record(client, input, { kind: 'ok', output: { kind: 'read', value: response.body } })
       return { value: response.body, etag: response.headers.get('ETag') ?? '' }
     }
     if (response?.status === 404) {
-      record(client, input, { kind: 'ok', output: { kind: 'read', value: null } })
+      this.record(client, input, { kind: 'ok', output: { kind: 'read', value: null } })
       return null
     }
-    record(client, input, { kind: 'fail' })
+    this.record(client, input, { kind: 'fail' })
     return undefined
   }
 
-  async function write(
-    client: number,
-    key: string,
-    node: string,
-    value: string,
-    seen?: { value: string; etag: string },
-  ) {
+  private async write(client: number, key: string, node: string, value: string, seen?: Seen) {
     const input: RegisterInput =
       seen === undefined
         ? { kind: 'write', key, value }
         : { kind: 'cas', key, expected: seen.value, value }
-    history.invoke(client, input, cluster.sim.nowMs)
+    this.history.invoke(client, input, this.cluster.sim.nowMs)
     const headers: Record<string, string> = seen === undefined ? {} : { 'If-Match': seen.etag }
-    const response = await send(node, 'PUT', key, value, headers)
+    const response = await this.send(node, 'PUT', key, value, headers)
     let outcome: Outcome
     if (response?.status === 204) {
       outcome = {
@@ -193,56 +196,49 @@ export async function runStrongScenario(
     } else {
       outcome = { kind: 'info' }
     }
-    record(client, input, outcome)
+    this.record(client, input, outcome)
   }
 
-  async function client(index: number): Promise<void> {
-    const seen = new Map<string, { value: string; etag: string }>()
-    for (let op = 0; op < 2000 && cluster.sim.nowMs < state.stopAtMs; op++) {
-      await pause(cluster, 5 + random.int(40))
-      const nodes = running()
+  async client(index: number): Promise<void> {
+    const seen = new Map<string, Seen>()
+    for (let op = 0; op < 2000 && this.cluster.sim.nowMs < this.stopAtMs; op++) {
+      await pause(this.cluster, 5 + this.random.int(40))
+      const nodes = this.running()
       if (nodes.length === 0) continue
-      const node = pick(nodes)
-      const key = pick(keys)
-      const choice = random.int(100)
+      const node = this.pick(nodes)
+      const key = this.pick(this.keys)
+      const choice = this.random.int(100)
       if (choice < 40) {
-        const observed = await read(index, key, node)
+        const observed = await this.read(index, key, node)
         if (observed === null) seen.delete(key)
         else if (observed !== undefined) seen.set(key, observed)
         continue
       }
-      const value = `c${index}-${op}`
-      const expected = seen.get(key)
-      await write(
-        index,
-        key,
-        node,
-        value,
-        choice < 70 || expected === undefined ? undefined : expected,
-      )
+      const expected = choice < 70 ? undefined : seen.get(key)
+      await this.write(index, key, node, `c${index}-${op}`, expected)
     }
   }
 
-  const leader = () => {
+  private leader(): string | undefined {
     let best: { id: string; term: number } | undefined
-    for (const id of running()) {
-      const view = cluster.node(id).strong.view()
-      if (view['role'] !== 'leader') continue
+    for (const id of this.running()) {
+      const view = this.cluster.node(id).strong.view()
       const term = view['term'] as number
-      if (best === undefined || term > best.term) best = { id, term }
+      if (view['role'] === 'leader' && (best === undefined || term > best.term)) best = { id, term }
     }
     return best?.id
   }
 
-  async function nemesis(): Promise<void> {
-    for (let round = 0; round < 100 && cluster.sim.nowMs < state.stopAtMs; round++) {
+  async nemesis(): Promise<void> {
+    const { cluster, random } = this
+    for (let round = 0; round < 100 && cluster.sim.nowMs < this.stopAtMs; round++) {
       await pause(cluster, 300 + random.int(900))
       const target = random.chance(0.6)
-        ? (leader() ?? pick(cluster.nodeIds))
-        : pick(cluster.nodeIds)
+        ? (this.leader() ?? this.pick(cluster.nodeIds))
+        : this.pick(cluster.nodeIds)
       const others = cluster.nodeIds.filter((id) => id !== target)
       const event = random.int(4)
-      state.faults++
+      this.faults++
       if (event === 0) {
         cluster.faults.isolate(target, others)
         await pause(cluster, 500 + random.int(2500))
@@ -265,24 +261,28 @@ export async function runStrongScenario(
       }
     }
   }
+}
 
-  const work = Promise.all([
-    nemesis(),
-    ...Array.from({ length: options.clients }, (_, i) => client(i)),
-  ])
-  await settle(cluster, work, options.chaosMs + 60_000)
+export async function runStrongScenario(
+  seed: number,
+  options: StrongScenarioOptions = DEFAULT_STRONG_SCENARIO,
+): Promise<StrongScenarioResult> {
+  const configText = strongConfig(options.nodes)
+  const cluster = await Cluster.create({ seed, configText, faults: options.rates })
+  const run = new StrongRun(cluster, options)
+  const clients = Array.from({ length: options.clients }, (_, index) => run.client(index))
+  await settle(cluster, Promise.all([run.nemesis(), ...clients]), options.chaosMs + 60_000)
   await recover(cluster)
   if (options.powerLossOfAll) {
     for (const id of cluster.nodeIds) await cluster.crash(id)
     for (const id of cluster.nodeIds) await cluster.start(id)
   }
   const violations: string[] = []
-  const finalClient = options.clients
-  for (const key of keys) {
-    const observed = await finalRead(cluster, history, finalClient, key)
-    if (observed !== undefined) violations.push(observed)
+  for (const key of run.keys) {
+    const problem = await finalRead(cluster, run.history, options.clients, key)
+    if (problem !== undefined) violations.push(problem)
   }
-  const recorded = history.finish()
+  const recorded = run.history.finish()
   const check = checkLinearizability(casRegisterModel, recorded.operations, {
     stepsMax: CHECK_STEPS_MAX,
   })
@@ -292,17 +292,15 @@ export async function runStrongScenario(
     )
   }
   const views = cluster.nodeIds.map((id) => cluster.node(id).strong.view())
+  const counters = views.map((view) => view['counters'] as { snapshotsSent: number })
   return {
     violations,
     operations: recorded.operations.length,
-    acknowledgedWrites: state.acknowledged,
-    indefinite: state.indefinite,
-    faults: state.faults,
+    acknowledgedWrites: run.acknowledged,
+    indefinite: run.indefinite,
+    faults: run.faults,
     termMax: Math.max(...views.map((view) => view['term'] as number)),
-    snapshotsSent: views.reduce(
-      (sum, view) => sum + (view['counters'] as { snapshotsSent: number }).snapshotsSent,
-      0,
-    ),
+    snapshotsSent: counters.reduce((sum, each) => sum + each.snapshotsSent, 0),
     check,
     eventLog: cluster.sim.log,
   }

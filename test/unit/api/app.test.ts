@@ -6,6 +6,7 @@
 
 import { describe, expect, it } from 'vitest'
 import { createApp } from '../../../src/api/app.js'
+import { readBody } from '../../../src/api/body.js'
 import { clusterRoutes } from '../../../src/api/cluster-routes.js'
 import { STATUS_BY_CODE } from '../../../src/api/errors.js'
 import { ERROR_CODES, MurmurError } from '../../../src/env/errors.js'
@@ -28,7 +29,7 @@ function testApp(ready = true) {
       }),
       (routes) => {
         routes.put('/echo/:name', async (c) =>
-          c.json({ name: c.req.param('name'), bytes: (await c.req.arrayBuffer()).byteLength }),
+          c.json({ name: c.req.param('name'), bytes: (await readBody(c, 1024)).byteLength }),
         )
         routes.get('/fail/murmur', () => {
           throw new MurmurError('quorum_unavailable', 'need 2', {
@@ -99,7 +100,11 @@ describe('REST skeleton', () => {
 
   it('refuses bodies over the limit with 413, declared or streamed', async () => {
     const { app } = testApp()
-    const declared = await app.request('/echo/x', { method: 'PUT', body: 'x'.repeat(2000) })
+    const declared = await app.request('/echo/x', {
+      method: 'PUT',
+      body: 'x'.repeat(2000),
+      headers: { 'content-length': '2000' },
+    })
     expect(declared.status).toBe(413)
     expect(await json(declared)).toMatchObject({
       error: { code: 'payload_too_large', limitBytes: 1024 },

@@ -7,6 +7,8 @@
 import { parseArgs } from 'node:util'
 import { writeReport } from './lib/report.js'
 import type { Scenario } from './lib/scenario.js'
+import { contrastScenario } from './scenarios/contrast.js'
+import { crdtScenario } from './scenarios/crdt.js'
 import { healthScenario } from './scenarios/health.js'
 import { kvScenario } from './scenarios/kv.js'
 import { membershipScenario } from './scenarios/membership.js'
@@ -17,6 +19,8 @@ const SCENARIOS: readonly Scenario[] = [
   membershipScenario,
   kvScenario,
   strongScenario,
+  crdtScenario,
+  contrastScenario,
 ]
 
 async function main(): Promise<number> {

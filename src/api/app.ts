@@ -4,7 +4,7 @@
  * (src/api/errors.ts). Bad input of any kind ends in a JSON 4xx, never in a crash.
  */
 
-import { Hono } from 'hono'
+import { Hono, type MiddlewareHandler } from 'hono'
 import { MurmurError } from '../env/errors.js'
 import type { Logger } from '../env/log.js'
 import { declaredLength, payloadTooLarge } from './body.js'
@@ -19,10 +19,13 @@ export interface AppOptions {
   readonly requestBodyBytesMax: number
   readonly log: Logger
   readonly routes: readonly RouteModule[]
+  /** Runs first on every request, before the body limit (request metrics). */
+  readonly observe?: MiddlewareHandler<ApiEnv>
 }
 
 export function createApp(options: AppOptions): Hono<ApiEnv> {
   const app = new Hono<ApiEnv>()
+  if (options.observe !== undefined) app.use('*', options.observe)
   // A declared body over the limit is refused before any route runs; routes read bodies through
   // src/api/body.ts, which also stops a chunked body at the limit.
   app.use('*', async (c, next) => {

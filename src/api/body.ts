@@ -127,6 +127,16 @@ function readIncoming(
   })
 }
 
+/**
+ * Bytes as a response body, without a copy when they already sit on an ArrayBuffer. A
+ * Uint8Array body lets the Node adapter write it straight to the socket; an ArrayBuffer body
+ * would build a full WHATWG Response and a body stream, which costs more than a whole read.
+ */
+export function responseBytes(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
+  if (bytes.buffer instanceof ArrayBuffer) return bytes as Uint8Array<ArrayBuffer>
+  return new Uint8Array(bytes)
+}
+
 function concat(chunks: readonly Uint8Array[], length: number): Uint8Array {
   if (chunks.length === 1) return chunks[0] as Uint8Array
   const whole = new Uint8Array(length)

@@ -41,6 +41,7 @@ import type {
 } from '../replication/requests.js'
 import { decodeCausalContextToken, encodeContextToken } from '../versioning/context-token.js'
 import type { ApiEnv, RouteModule } from './app.js'
+import { readValue, responseBytes } from './body.js'
 import { renderError } from './errors.js'
 
 export interface KvKeyspace {
@@ -282,7 +283,7 @@ function renderRecord(
   const only = kv.siblings[0]
   if (kv.siblings.length === 1 && only !== undefined && only.payload.kind === 'value') {
     c.header('Content-Type', only.payload.contentType)
-    return c.body(toArrayBuffer(only.payload.value), 200)
+    return c.body(responseBytes(only.payload.value), 200)
   }
   const siblings = kv.siblings.map((sibling) =>
     isDeleted(sibling.payload) || sibling.payload.kind !== 'value'
@@ -294,12 +295,6 @@ function renderRecord(
         },
   )
   return c.json({ context, siblings }, 300)
-}
-
-function toArrayBuffer(bytes: Uint8Array): ArrayBuffer {
-  const copy = new Uint8Array(bytes.length)
-  copy.set(bytes)
-  return copy.buffer
 }
 
 async function write(
@@ -317,7 +312,7 @@ async function write(
   const returnBody = parsed.get('returnbody') ?? 'false'
   if (returnBody !== 'true' && returnBody !== 'false')
     throw invalid('returnbody must be true or false')
-  const value = operation === 'put' ? await bodyOf(c, options) : undefined
+  const value = operation === 'put' ? await readValue(c, options.valueBytesMax) : undefined
   const request: WriteRequest = {
     keyspace,
     key,
@@ -347,21 +342,6 @@ async function write(
   if (outcome.record !== undefined) return renderRecord(c, options, outcome.record, key)
   if (outcome.context !== '') c.header(HEADERS.context, outcome.context)
   return c.body(null, 204)
-}
-
-async function bodyOf(c: Context<ApiEnv>, options: KvRouteOptions): Promise<Uint8Array> {
-  const declared = Number(c.req.header('content-length') ?? '0')
-  if (declared > options.valueBytesMax) throw valueTooLarge(options.valueBytesMax)
-  const value = new Uint8Array(await c.req.arrayBuffer())
-  if (value.length > options.valueBytesMax) throw valueTooLarge(options.valueBytesMax)
-  return value
-}
-
-function valueTooLarge(valueBytesMax: number): MurmurError {
-  return new MurmurError('value_too_large', `a value holds at most ${valueBytesMax} bytes`, {
-    details: { limitBytes: valueBytesMax },
-    definite: true,
-  })
 }
 
 function contentTypeOf(c: Context<ApiEnv>): string {

@@ -32,6 +32,7 @@ import { checkKey, KEYSPACE_PATTERN } from '../replication/names.js'
 import type { ReadAnswer } from '../runtime/strong/messages.js'
 import type { ListAnswer } from '../runtime/strong/service.js'
 import type { ApiEnv, RouteModule } from './app.js'
+import { readJsonObject, readValue, responseBytes } from './body.js'
 import { renderError } from './errors.js'
 
 /** What the routes need from the node's strong service. */
@@ -70,6 +71,8 @@ export const STRONG_HEADERS = {
 } as const
 
 const KV_PREFIX = '/v1/kv/'
+/** A lock request's JSON body holds two small fields; anything near this is not one. */
+const LOCK_BODY_BYTES_MAX = 4096
 const DEFAULT_CONTENT_TYPE = 'application/octet-stream'
 /** Printable ASCII; a leading `~` is reserved for the ids nodes give forwarded writes. */
 const REQUEST_ID_PATTERN = /^[\x21-\x7d][\x21-\x7e]{0,127}$/
@@ -259,7 +262,7 @@ async function read(
   }
   c.header('ETag', etag(answer.version))
   c.header('Content-Type', answer.contentType ?? DEFAULT_CONTENT_TYPE)
-  return c.body(toArrayBuffer(answer.value), 200)
+  return c.body(responseBytes(answer.value), 200)
 }
 
 async function write(
@@ -284,7 +287,7 @@ async function write(
         type: 'kv.put',
         keyspace,
         key,
-        value: await bodyOf(c, options.valueBytesMax),
+        value: await readValue(c, options.valueBytesMax),
         contentType: contentTypeOf(c),
         ...guards,
       }
@@ -334,33 +337,12 @@ function decodeCursor(cursor: string): string {
   return Buffer.from(cursor, 'base64url').toString('utf8')
 }
 
-async function bodyOf(c: Context<ApiEnv>, valueBytesMax: number): Promise<Uint8Array> {
-  const declared = Number(c.req.header('content-length') ?? '0')
-  if (declared > valueBytesMax) throw valueTooLarge(valueBytesMax)
-  const value = new Uint8Array(await c.req.arrayBuffer())
-  if (value.length > valueBytesMax) throw valueTooLarge(valueBytesMax)
-  return value
-}
-
-function valueTooLarge(valueBytesMax: number): MurmurError {
-  return new MurmurError('value_too_large', `a value holds at most ${valueBytesMax} bytes`, {
-    details: { limitBytes: valueBytesMax },
-    definite: true,
-  })
-}
-
 function contentTypeOf(c: Context<ApiEnv>): string {
   const contentType = c.req.header('content-type') ?? DEFAULT_CONTENT_TYPE
   if (!CONTENT_TYPE_PATTERN.test(contentType)) {
     throw invalid('Content-Type must be printable ASCII of at most 256 characters')
   }
   return contentType
-}
-
-function toArrayBuffer(bytes: Uint8Array): ArrayBuffer {
-  const copy = new Uint8Array(bytes.length)
-  copy.set(bytes)
-  return copy.buffer
 }
 
 // ---------------------------------------------------------------------------------------
@@ -393,18 +375,7 @@ async function serveLock(
 
 /** The JSON body of a lock request; an empty body is an empty object. */
 async function lockBody(c: Context<ApiEnv>): Promise<Record<string, unknown>> {
-  const text = await c.req.text()
-  if (text.trim() === '') return {}
-  let value: unknown
-  try {
-    value = JSON.parse(text)
-  } catch {
-    throw invalid('the body must be a JSON object')
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw invalid('the body must be a JSON object')
-  }
-  const body = value as Record<string, unknown>
+  const body = await readJsonObject(c, LOCK_BODY_BYTES_MAX)
   for (const field of Object.keys(body)) {
     if (field !== 'ttlMs' && field !== 'token') throw invalid(`unknown field ${field.slice(0, 32)}`)
   }

@@ -1,14 +1,23 @@
 #!/usr/bin/env node
+
 /**
  * The `murmur` binary. Each command prints a one-line error and exits 2 for user mistakes
  * (bad flags, a bad cluster.yml, an unknown node, a port in use), exits 1 for failures at run
  * time, and never shows a stack trace for a user mistake (MURMUR_DEBUG=1 shows them all).
+ * The client commands (get, put, del, counter, set, lock, status, bench) also exit 1 for "not
+ * found" or a failed condition and 3 when the cluster is unavailable.
  */
 
+import { MurmurClientError } from '../client/errors.js'
 import { errorMessage, MurmurError } from '../env/errors.js'
 import { VERSION } from '../version.js'
 import { UsageError } from './args.js'
+import { benchCommand } from './bench-command.js'
+import { clientExitCode } from './client-support.js'
+import { counterCommand, setCommand } from './crdt-commands.js'
 import { devCommand } from './dev.js'
+import { delCommand, getCommand, putCommand } from './kv-commands.js'
+import { lockCommand, statusCommand } from './lock-status-commands.js'
 import { startCommand } from './start.js'
 
 export interface Command {
@@ -20,6 +29,14 @@ export interface Command {
 const COMMANDS: Readonly<Record<string, Command>> = {
   start: startCommand,
   dev: devCommand,
+  get: getCommand,
+  put: putCommand,
+  del: delCommand,
+  counter: counterCommand,
+  set: setCommand,
+  lock: lockCommand,
+  status: statusCommand,
+  bench: benchCommand,
   version: {
     summary: 'print the version',
     usage: 'murmur version',
@@ -48,9 +65,13 @@ function overview(): string {
   return lines.join('\n')
 }
 
-/** Exit code for an error: 2 for the user's mistakes, 1 for everything else. */
+/**
+ * Exit code for an error: 2 for the user's mistakes, the client commands' codes for answers
+ * of the cluster (src/cli/client-support.ts), 1 for everything else.
+ */
 export function exitCodeFor(error: unknown): number {
   if (error instanceof UsageError) return 2
+  if (error instanceof MurmurClientError) return clientExitCode(error)
   if (
     error instanceof MurmurError &&
     (error.code === 'config_invalid' || error.code === 'invalid_request')

@@ -6,7 +6,6 @@
  */
 
 import { loadConfigFile } from '../config/load.js'
-import { startNodeProcess } from '../runtime/process.js'
 import { parseCommandArgs, stringOption } from './args.js'
 import type { Command } from './main.js'
 
@@ -32,6 +31,8 @@ export const startCommand: Command = {
       'exit-with-stdin': { type: 'boolean' },
     })
     const config = loadConfigFile(stringOption(args, 'config', 'cluster.yml'))
+    // Loaded here, not at the top, so the client commands start without the storage engine.
+    const { startNodeProcess } = await import('../runtime/process.js')
     const node = await startNodeProcess(config, stringOption(args, 'node'))
     console.log(
       `murmur ${node.id} serving http://${node.httpAddress} (peer ${node.peerAddress}, gossip ${node.gossipAddress}, data ${node.dataDir})`,

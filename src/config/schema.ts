@@ -157,6 +157,16 @@ export const replicationSchema = z
     hintsPerTargetMax: z.number().int().min(1).max(100_000_000).default(1_000_000),
     /** Read repair when a request names none: async (after the reply) or blocking. Default async. */
     readRepair: z.enum(['async', 'blocking']).default('async'),
+    /**
+     * How long a counter or set remembers an update made with an Idempotency-Key, so a retry
+     * counts once. Default 86400000 ms (24 hours).
+     */
+    idempotencyWindowMs: milliseconds(1000, 30 * 86_400_000).default(86_400_000),
+    /**
+     * Keyed updates a counter or set keeps; at each update its coordinator folds older ones
+     * into compact totals (counters) or forgets them (sets). Default 1000.
+     */
+    idempotencyEntriesMax: z.number().int().min(1).max(100_000).default(1000),
   })
   .prefault({})
 

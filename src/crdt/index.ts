@@ -16,6 +16,8 @@ export * as GCounter from './g-counter.js'
 export * as GSet from './g-set.js'
 export * as Orswot from './orswot.js'
 export * as PnCounter from './pn-counter.js'
+export * as ReplicatedCounter from './replicated-counter.js'
+export * as ReplicatedSet from './replicated-set.js'
 export type { DecodeErrorCode } from './validation.js'
 
 export const CRDT_TYPES = ['counter', 'set'] as const

@@ -75,7 +75,8 @@ export function jsonLineSink(write: (line: string) => void, now: () => number = 
   }
 }
 
-function jsonReplacer(_key: string, value: unknown): unknown {
+/** How log fields become JSON: errors by name and message, bigints as text, bytes by length. */
+export function jsonReplacer(_key: string, value: unknown): unknown {
   if (value instanceof Error) return { name: value.name, message: value.message }
   if (typeof value === 'bigint') return value.toString()
   if (value instanceof Uint8Array) return `<${value.length} bytes>`

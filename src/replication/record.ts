@@ -3,8 +3,9 @@
  * what replicas exchange. A record holds one optional sub-state per data type, so the type of
  * a key is known from one read, and a race that writes two types to one key keeps both
  * sub-states (nothing is lost; the API reports the conflict) instead of one overwriting the
- * other. Plain values live in `kv`, a dotted version vector container of `KvPayload`s; CRDT
- * sub-states take further optional fields.
+ * other. Plain values live in `kv`, a dotted version vector container of `KvPayload`s; a
+ * counter lives in `counter` (src/crdt/replicated-counter.ts) and a set in `set`
+ * (src/crdt/replicated-set.ts), each merged as its own lattice.
  *
  * Contract:
  * - Records are immutable values. The empty record `{}` is the same as no record at all.
@@ -13,13 +14,16 @@
  * - `recordsEqual` compares causal states: two records are equal when every sub-state has the
  *   same clock and the same sibling dots. A dot names one write, so equal dots mean equal
  *   payloads.
- * - The wire and disk form is a msgpack map with short field names (`kv`); a payload is a
+ * - The wire and disk form is a msgpack map with short field names (`kv`, `c` for the
+ *   counter, `s` for the set); a payload is a
  *   small array tagged by kind: value `[0, bytes, contentType]`, tombstone `[1, deletedAtMs]`.
  *   Kind 2 is reserved for witnesses' digests. Decoding is strict: unknown fields, kinds or
  *   shapes are errors with the caller's code (peer input: invalid_request; disk:
  *   corrupt_record).
  */
 
+import * as ReplicatedCounter from '../crdt/replicated-counter.js'
+import * as ReplicatedSet from '../crdt/replicated-set.js'
 import { assert } from '../env/assert.js'
 import { MurmurError } from '../env/errors.js'
 import {
@@ -51,11 +55,19 @@ export type KvPayload = ValuePayload | TombstonePayload
 
 export interface KeyRecord {
   readonly kv?: Versioned<KvPayload>
+  readonly counter?: ReplicatedCounter.ReplicatedCounter
+  readonly set?: ReplicatedSet.ReplicatedSet
 }
 
 export interface KeyRecordWire {
   kv?: VersionedWire
+  c?: ReplicatedCounter.ReplicatedCounterWire
+  s?: ReplicatedSet.ReplicatedSetWire
 }
+
+/** The data types a record can hold, in the order reads report them. */
+export const RECORD_TYPES = ['kv', 'counter', 'set'] as const
+export type RecordType = (typeof RECORD_TYPES)[number]
 
 export const EMPTY_RECORD: KeyRecord = Object.freeze({})
 
@@ -81,7 +93,21 @@ export function isDeleted(payload: KvPayload): boolean {
 }
 
 export function isEmptyRecord(record: KeyRecord): boolean {
-  return record.kv === undefined || (record.kv.siblings.length === 0 && record.kv.clock.size === 0)
+  const kvEmpty =
+    record.kv === undefined || (record.kv.siblings.length === 0 && record.kv.clock.size === 0)
+  return kvEmpty && record.counter === undefined && record.set === undefined
+}
+
+/**
+ * The types the record holds live data of: `kv` unless the plain value is absent or deleted,
+ * `counter` and `set` whenever present (a CRDT sub-state is never deleted).
+ */
+export function recordTypes(record: KeyRecord): RecordType[] {
+  const types: RecordType[] = []
+  if (!kvAbsent(record)) types.push('kv')
+  if (record.counter !== undefined) types.push('counter')
+  if (record.set !== undefined) types.push('set')
+  return types
 }
 
 /** True when the plain value is absent or deleted: no sibling holds a value. */
@@ -95,14 +121,38 @@ export function kvState(record: KeyRecord): Versioned<KvPayload> {
   return record.kv ?? emptyVersioned()
 }
 
+/** The join of two records, field by field; a field absent on one side is the other's. */
 export function mergeRecords(a: KeyRecord, b: KeyRecord): KeyRecord {
-  if (b.kv === undefined) return a
-  if (a.kv === undefined) return b
-  return { kv: sync(a.kv, b.kv) }
+  if (a === b || isEmptyRecord(b)) return a
+  if (isEmptyRecord(a)) return b
+  const kv = mergeField(a.kv, b.kv, sync)
+  const counter = mergeField(a.counter, b.counter, ReplicatedCounter.merge)
+  const set = mergeField(a.set, b.set, ReplicatedSet.merge)
+  return {
+    ...(kv === undefined ? {} : { kv }),
+    ...(counter === undefined ? {} : { counter }),
+    ...(set === undefined ? {} : { set }),
+  }
+}
+
+function mergeField<S>(a: S | undefined, b: S | undefined, join: (a: S, b: S) => S): S | undefined {
+  if (a === undefined) return b
+  if (b === undefined) return a
+  return join(a, b)
 }
 
 export function recordsEqual(a: KeyRecord, b: KeyRecord): boolean {
-  return versionedEqual(kvState(a), kvState(b))
+  if (a === b) return true
+  return (
+    versionedEqual(kvState(a), kvState(b)) &&
+    fieldEqual(a.counter, b.counter, ReplicatedCounter.equals) &&
+    fieldEqual(a.set, b.set, ReplicatedSet.equals)
+  )
+}
+
+function fieldEqual<S>(a: S | undefined, b: S | undefined, same: (a: S, b: S) => boolean): boolean {
+  if (a === undefined || b === undefined) return a === b
+  return same(a, b)
 }
 
 function versionedEqual(a: Versioned<unknown>, b: Versioned<unknown>): boolean {
@@ -126,6 +176,8 @@ function encodePayload(payload: KvPayload): unknown {
 export function encodeKeyRecord(record: KeyRecord): KeyRecordWire {
   const wire: KeyRecordWire = {}
   if (record.kv !== undefined) wire.kv = encodeVersioned(record.kv, encodePayload)
+  if (record.counter !== undefined) wire.c = ReplicatedCounter.encode(record.counter)
+  if (record.set !== undefined) wire.s = ReplicatedSet.encode(record.set)
   return wire
 }
 
@@ -169,14 +221,19 @@ export function decodeKeyRecord(raw: unknown, code: UntrustedErrorCode): KeyReco
     throw new MurmurError(code, 'a record must be a map')
   }
   const fields = raw as Record<string, unknown>
-  let record: KeyRecord = EMPTY_RECORD
   for (const name of Object.keys(fields)) {
-    if (name !== 'kv') throw new MurmurError(code, `unknown record field ${name.slice(0, 32)}`)
+    if (name !== 'kv' && name !== 'c' && name !== 's') {
+      throw new MurmurError(code, `unknown record field ${name.slice(0, 32)}`)
+    }
   }
-  if (fields['kv'] !== undefined) {
-    record = { kv: decodeVersioned(fields['kv'], PAYLOAD_DECODERS[code], code) }
+  // CRDT decoders know two codes: a stored record is corrupt, anything else a bad request.
+  const crdtCode = code === 'corrupt_record' ? 'corrupt_record' : 'invalid_request'
+  const { kv, c: counter, s: set } = fields
+  return {
+    ...(kv === undefined ? {} : { kv: decodeVersioned(kv, PAYLOAD_DECODERS[code], code) }),
+    ...(counter === undefined ? {} : { counter: ReplicatedCounter.decode(counter, crdtCode) }),
+    ...(set === undefined ? {} : { set: ReplicatedSet.decode(set, crdtCode) }),
   }
-  return record
 }
 
 /** The bytes of every value in the record, for limits and throttles. */
@@ -189,9 +246,14 @@ export function recordValueBytes(record: KeyRecord): number {
   return bytes
 }
 
-/** The latest delete time of a record whose siblings are all tombstones, else undefined. */
+/**
+ * The latest delete time of a record whose siblings are all tombstones and that holds nothing
+ * else, else undefined.
+ */
 export function tombstoneTimeMs(record: KeyRecord): number | undefined {
   const kv = record.kv
+  // A record that also holds a CRDT is never reaped: CRDT sub-states are never deleted.
+  if (record.counter !== undefined || record.set !== undefined) return undefined
   if (kv === undefined || !isTombstone(kv, isDeleted)) return undefined
   let latest = 0
   for (const sibling of kv.siblings) {

@@ -56,8 +56,24 @@ export interface MembershipDriverOptions {
   readonly onError?: (error: unknown) => void
 }
 
+/** What the driver carried out, for metrics. */
+export interface MembershipDriverCounters {
+  packetsSent: number
+  packetsReceived: number
+  pushPullsStarted: number
+  pushPullsFailed: number
+  pushPullsAnswered: number
+}
+
 export class MembershipDriver {
   readonly core: Membership
+  readonly counters: MembershipDriverCounters = {
+    packetsSent: 0,
+    packetsReceived: 0,
+    pushPullsStarted: 0,
+    pushPullsFailed: 0,
+    pushPullsAnswered: 0,
+  }
   private readonly options: MembershipDriverOptions
   private readonly listeners = new Set<MembershipListener>()
   private timer: Timer | undefined
@@ -82,6 +98,7 @@ export class MembershipDriver {
     assert(this.state === 'new', 'membership driver started twice')
     this.state = 'running'
     this.options.packets.setHandler((from, bytes) => {
+      this.counters.packetsReceived++
       this.input(() => this.core.receivePacket(from, bytes, this.options.clock.nowMs()))
     })
     this.options.router.register(PUSH_PULL_MESSAGE_TYPE, (_from, body) => this.answerPushPull(body))
@@ -137,6 +154,7 @@ export class MembershipDriver {
   private flush(): void {
     const { packets, pushPulls, events } = this.core.drain()
     for (const packet of packets) this.options.packets.send(packet.to, packet.bytes)
+    this.counters.packetsSent += packets.length
     for (const exchange of pushPulls) this.startPushPull(exchange)
     for (const event of events) this.publish(event)
     if (this.leaveWaiters.length > 0 && this.core.isLeaveSettled(this.options.clock.nowMs())) {
@@ -169,6 +187,7 @@ export class MembershipDriver {
   private startPushPull(exchange: PushPullEffect): void {
     if (this.pushPullsInFlight >= PUSH_PULLS_IN_FLIGHT_MAX) return
     this.pushPullsInFlight++
+    this.counters.pushPullsStarted++
     const body = { type: PUSH_PULL_MESSAGE_TYPE, state: exchange.bytes }
     const to: NodeId = exchange.toMemberId
     this.options.peers
@@ -177,7 +196,10 @@ export class MembershipDriver {
         const state = stateOf(response)
         this.input(() => this.core.receivePushPull(state, this.options.clock.nowMs()))
       })
-      .catch((error: unknown) => this.options.onError?.(error))
+      .catch((error: unknown) => {
+        this.counters.pushPullsFailed++
+        this.options.onError?.(error)
+      })
       .finally(() => {
         this.pushPullsInFlight--
       })
@@ -188,6 +210,7 @@ export class MembershipDriver {
       throw new MurmurError('unavailable', 'membership is not running', { definite: true })
     }
     const state = stateOf(body)
+    this.counters.pushPullsAnswered++
     const response = this.core.answerPushPull(state, this.options.clock.nowMs())
     this.flush()
     if (response === undefined) {

@@ -16,8 +16,11 @@ import type { Hono } from 'hono'
 import type { ApiEnv } from '../api/app.js'
 import { createApp } from '../api/app.js'
 import { type ClusterSource, clusterRoutes, type MemberView } from '../api/cluster-routes.js'
+import { crdtRoutes } from '../api/crdt-routes.js'
 import { faultRoutes } from '../api/fault-routes.js'
 import { kvRoutes } from '../api/kv-routes.js'
+import { type MetricsRouteSource, metricsRoutes } from '../api/metrics-routes.js'
+import { openApiRoutes } from '../api/openapi/routes.js'
 import { strongRoutes } from '../api/strong-routes.js'
 import type { Config, NodeConfig } from '../config/load.js'
 import { findNode } from '../config/load.js'
@@ -26,12 +29,19 @@ import type { Logger } from '../env/log.js'
 import type { Random } from '../env/random.js'
 import type { PacketTransport, PeerTransport } from '../env/transport.js'
 import type { MemberSnapshot } from '../membership/member.js'
+import {
+  type ClusterStatsSource,
+  clusterSummaries,
+  registerStatsHandler,
+} from '../metrics/cluster-stats.js'
+import { NodeMetrics } from '../metrics/node-metrics.js'
 import { buildRing, type Ring } from '../ring/index.js'
 import { replicaRoles } from '../ring/queries.js'
 import type { StorageEngine } from '../storage/engine.js'
 import { GroupCommitter } from '../storage/group-commit.js'
 import type { PeerFaults } from './faults.js'
 import { actorOf, bootIdentity, type NodeIdentity } from './identity.js'
+import { CrdtService } from './kv/crdt-service.js'
 import { KvService } from './kv/service.js'
 import { MembershipDriver } from './membership-driver.js'
 import { PeerRouter } from './peer-router.js'
@@ -74,9 +84,13 @@ export class MurmurNode {
   readonly membership: MembershipDriver
   readonly liveness: Liveness
   readonly kv: KvService
+  /** Counters and sets, served through the kv service's coordinator and store. */
+  readonly crdt: CrdtService
   /** The strong keyspaces and locks: the Raft group (members) or forwarding to it. */
   readonly strong: StrongService
   readonly app: Hono<ApiEnv>
+  /** This node's metrics registry: /metrics, /v1/stats and the dashboard read it. */
+  readonly metrics: NodeMetrics
   private readonly startedAtMs: number
   private stopped = false
 
@@ -92,6 +106,11 @@ export class MurmurNode {
     this.identity = identity
     this.actor = actorOf(identity)
     this.startedAtMs = env.clock.wallMs()
+    this.metrics = new NodeMetrics({
+      nodeId: self.id,
+      keyspaces: config.keyspaces.map((keyspace) => keyspace.name),
+      clock: env.clock,
+    })
     this.commits = new GroupCommitter(env.storage, env.clock)
     this.ring = buildRing(
       config.nodes.map((node) => ({ id: node.id, zone: node.zone })),
@@ -138,6 +157,16 @@ export class MurmurNode {
       commits: this.commits,
       log: env.log,
     })
+    this.crdt = new CrdtService({
+      config,
+      selfId: self.id,
+      actor: this.actor,
+      boots: identity.boots,
+      kv: this.kv,
+      router: this.router,
+      clock: env.clock,
+      log: env.log,
+    })
     this.strong = new StrongService({
       config,
       selfId: self.id,
@@ -147,12 +176,17 @@ export class MurmurNode {
       peers: env.peers,
       router: this.router,
       log: env.log,
+      onCommitLatencyMs: this.metrics.observeCommitLatencyMs,
     })
     this.app = createApp({
       requestBodyBytesMax: config.limits.requestBodyBytesMax,
       log: env.log,
+      observe: this.metrics.requests.middleware,
       routes: [
         clusterRoutes(this.clusterSource()),
+        metricsRoutes(this.metricsRouteSource()),
+        // The API's own description: /openapi.json and /docs.
+        openApiRoutes(),
         // Strong keyspaces first: the module passes every other keyspace on to the kv routes.
         strongRoutes({
           backend: this.strong,
@@ -170,6 +204,16 @@ export class MurmurNode {
                 config.nodes.map((node) => node.id),
               ),
             ]),
+        crdtRoutes({
+          backend: this.crdt,
+          keyBytesMax: this.kv.limits.keyBytesMax,
+          requestBodyBytesMax: config.limits.requestBodyBytesMax,
+          setElementBytesMax: config.limits.setElementBytesMax,
+          setElementsMax: config.limits.setElementsMax,
+          timeoutMs: config.requests.timeoutMs,
+          timeoutMsMax: config.requests.timeoutMsMax,
+          readRepair: config.replication.readRepair,
+        }),
         kvRoutes({
           backend: this.kv,
           keyBytesMax: this.kv.limits.keyBytesMax,
@@ -182,6 +226,7 @@ export class MurmurNode {
         }),
       ],
     })
+    this.attachMetrics()
   }
 
   /** Boots a node: loads or creates its identity, then builds its services. */
@@ -214,6 +259,40 @@ export class MurmurNode {
     ])
     this.membership.stop()
     await this.commits.drain()
+  }
+
+  /** Points the metrics at the services and answers peers' requests for this node's summary. */
+  private attachMetrics(): void {
+    this.metrics.attach({
+      actor: this.actor,
+      ring: this.ring,
+      kv: this.kv,
+      membership: this.membership,
+      strong: this.strong,
+      storage: this.env.storage,
+    })
+    registerStatsHandler(this.router, this.statsSource())
+  }
+
+  private statsSource(): ClusterStatsSource {
+    return {
+      selfId: this.self.id,
+      peers: this.env.peers,
+      summary: () => this.metrics.summary(),
+      members: () => this.membership.members(),
+    }
+  }
+
+  private metricsRouteSource(): MetricsRouteSource {
+    const metrics = this.metrics
+    return {
+      nodeId: this.self.id,
+      contentType: metrics.contentType,
+      text: () => metrics.text(),
+      snapshot: () => metrics.snapshot(),
+      clusterSummaries: () => clusterSummaries(this.statsSource()),
+      wallMs: () => this.env.clock.wallMs(),
+    }
   }
 
   private clusterSource(): ClusterSource {

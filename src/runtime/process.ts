@@ -8,10 +8,11 @@
 import { randomInt } from 'node:crypto'
 import type { Server } from 'node:http'
 import { createAdaptorServer } from '@hono/node-server'
+import { pino } from 'pino'
 import { type Config, findNode } from '../config/load.js'
 import { SystemClock } from '../env/clock.js'
 import { errorMessage, MurmurError } from '../env/errors.js'
-import { createLogger, jsonLineSink } from '../env/log.js'
+import { jsonReplacer, type Logger, type LogLevel } from '../env/log.js'
 import { SeededRandom } from '../env/random.js'
 import type { StorageEngine } from '../storage/engine.js'
 import { MemoryEngine } from '../storage/memory.js'
@@ -55,11 +56,7 @@ export async function startNodeProcess(config: Config, nodeId: string): Promise<
   const self = findNode(config, nodeId)
   const clock = new SystemClock()
   const random = new SeededRandom(randomInt(0, 2 ** 32))
-  const log = createLogger(
-    config.log.level,
-    jsonLineSink((line) => process.stderr.write(line)),
-    { node: nodeId },
-  )
+  const log = createProcessLogger(config.log.level, nodeId)
   const closers = new Closers()
   const faults = process.env[FAULTS_VARIABLE] === '1' ? peerFaults(config) : undefined
   try {
@@ -105,6 +102,7 @@ export async function startNodeProcess(config: Config, nodeId: string): Promise<
       ...(faults === undefined ? {} : { faults }),
     })
     closers.add(() => node.stop())
+    node.metrics.includeProcessMetrics()
     const server = await listenHttp(node, self.host, self.httpPort)
     closers.add(() => closeHttp(server))
     return {
@@ -119,6 +117,62 @@ export async function startNodeProcess(config: Config, nodeId: string): Promise<
   } catch (error) {
     await closers.closeAll()
     throw error
+  }
+}
+
+/**
+ * The node's logger: pino writing one JSON object per line to stderr, with the node id, an ISO
+ * time and the level name on every line. Writes are synchronous, so a crash loses no line that
+ * was logged before it; at the default level there are few (none per request).
+ */
+export function createProcessLogger(
+  level: LogLevel,
+  nodeId: string,
+  destination: pino.DestinationStream = pino.destination({ dest: 2, sync: true }),
+): Logger {
+  const root = pino(
+    {
+      level,
+      base: { node: nodeId },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: {
+        level: (label) => ({ level: label }),
+        // Every line names its node already; a field repeating it would duplicate the key.
+        log: (fields) =>
+          logFields(fields['node'] === nodeId ? { ...fields, node: undefined } : fields),
+      },
+    },
+    destination,
+  )
+  return pinoLogger(root)
+}
+
+/** Errors keep their stack and code; bytes and bigints print as the in-memory sink prints them. */
+function logFields(fields: Record<string, unknown>): Record<string, unknown> {
+  const formatted: Record<string, unknown> = {}
+  for (const [name, value] of Object.entries(fields)) {
+    if (value === undefined) continue
+    formatted[name] =
+      value instanceof Error ? pino.stdSerializers.err(value) : jsonReplacer(name, value)
+  }
+  return formatted
+}
+
+function pinoLogger(logger: pino.Logger): Logger {
+  const emit =
+    (level: Exclude<LogLevel, 'silent'>) =>
+    (message: string, fields?: Readonly<Record<string, unknown>>): void => {
+      if (fields === undefined) logger[level](message)
+      else logger[level](fields, message)
+    }
+  return {
+    trace: emit('trace'),
+    debug: emit('debug'),
+    info: emit('info'),
+    warn: emit('warn'),
+    error: emit('error'),
+    child: (fields) => pinoLogger(logger.child(logFields({ ...fields }))),
+    isLevelEnabled: (candidate) => candidate === 'silent' || logger.isLevelEnabled(candidate),
   }
 }
 

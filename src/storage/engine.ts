@@ -26,6 +26,10 @@ export interface StorageStats {
   readonly liveDataBytes: number
   /** Estimated number of keys. */
   readonly keysEstimate: number
+  /** Bytes of table files on disk (RocksDB's total-sst-files-size), where the engine has them. */
+  readonly tableFilesBytes?: number
+  /** Bytes held in memtables, not yet flushed to table files, where the engine has them. */
+  readonly memtableBytes?: number
 }
 
 export interface StorageEngine {

@@ -1,8 +1,10 @@
 /**
  * Goal: the `murmur` binary behaves as documented on a fresh machine: `murmur dev` brings up
- * every node of a cluster file and leaves no process behind, and every user mistake ends in
- * one line naming the cause with exit code 2. Method: run the compiled CLI as real processes
- * on 127.0.0.1 with free ports and temporary data directories, and stop each by its PID.
+ * every node of a cluster file and leaves no process behind, every user mistake ends in one
+ * line naming the cause with exit code 2, and the client commands (get, put, del, lock,
+ * status, bench) print what they promise, with `--json`, and exit 0 / 1 (not found, failed
+ * condition) / 2 (usage) / 3 (unavailable). Method: run the compiled CLI as real processes on
+ * 127.0.0.1 with free ports and temporary data directories, and stop each by its PID.
  */
 
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
@@ -12,7 +14,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { stringify } from 'yaml'
-import { assertBuilt, CLI_PATH, eventually, withTimeout } from '../support/cluster.js'
+import { assertBuilt, CLI_PATH, eventually, TestCluster, withTimeout } from '../support/cluster.js'
 import { freePorts } from '../support/ports.js'
 
 let dir: string
@@ -258,5 +260,153 @@ describe('user mistakes: one line, exit code 2', () => {
       expect(run.code, args.join(' ')).toBe(0)
       expect(run.stdout.length, args.join(' ')).toBeGreaterThan(0)
     }
+  })
+})
+
+describe('client commands against a running cluster', () => {
+  let cluster: TestCluster
+  let node: string
+
+  beforeAll(async () => {
+    cluster = await TestCluster.create({
+      nodes: 3,
+      file: {
+        keyspaces: { default: { replicas: 3 }, strong: { mode: 'strong', replicas: 3 } },
+        raft: { tickMs: 100, electionTicks: 10 },
+      },
+    })
+    await cluster.startAll()
+    for (const member of cluster.nodes) await cluster.waitFor(member.id, '/ready', 20_000)
+    await eventually(
+      async () =>
+        ((await cluster.json('n1', '/v1/raft')).body as { leader?: unknown }).leader != null,
+      15_000,
+      'no raft leader',
+    )
+    node = cluster.nodes.map((member) => member.url).join(',')
+  }, 60_000)
+
+  afterAll(async () => {
+    await cluster?.destroy()
+  }, 30_000)
+
+  const cli = (...args: string[]) => runCli([...args, '--node', node])
+  const json = (run: Run) => JSON.parse(run.stdout) as Record<string, unknown>
+
+  it('put and get a value, human and --json; a missing key exits 1', async () => {
+    expect((await cli('put', 'default', 'greeting', 'hello')).code).toBe(0)
+    const human = await cli('get', 'default', 'greeting')
+    expect(human).toMatchObject({ code: 0, stdout: 'hello\n' })
+    const machine = await cli('get', 'default', 'greeting', '--json')
+    expect(machine.code).toBe(0)
+    expect(json(machine)).toMatchObject({ found: true, siblings: [{ value: 'hello' }] })
+    const missing = await cli('get', 'default', 'nothing', '--json')
+    expect(missing.code).toBe(1)
+    expect(json(missing)).toMatchObject({ found: false })
+    expect(missing.stderr).toBe('murmur: not found\n')
+  })
+
+  it('siblings, a write with their context, and a delete', async () => {
+    await cli('put', 'default', 'cart', 'apple')
+    await runCli(['put', 'default', 'cart', 'pear', '--node', cluster.nodes[1]!.url])
+    const siblings = json(await cli('get', 'default', 'cart', '--json', '--r', 'all'))
+    expect(siblings['siblings']).toHaveLength(2)
+    const context = siblings['context'] as string
+    const resolved = await cli('put', 'default', 'cart', 'both', '--context', context, '--w', 'all')
+    expect(resolved.code).toBe(0)
+    expect((await cli('get', 'default', 'cart', '--r', 'all')).stdout).toBe('both\n')
+    const latest = json(await cli('get', 'default', 'cart', '--json'))
+    expect(
+      (await cli('del', 'default', 'cart', '--context', latest['context'] as string)).code,
+    ).toBe(0)
+    expect((await cli('get', 'default', 'cart', '--r', 'all')).code).toBe(1)
+  })
+
+  it('strong writes: versions, a failed compare-and-set exits 1 with the error as JSON', async () => {
+    const first = json(await cli('put', 'strong', 'config', 'v1', '--json'))
+    const version = first['version'] as number
+    expect(version).toBeGreaterThan(0)
+    const read = json(await cli('get', 'strong', 'config', '--json'))
+    expect(read).toMatchObject({ found: true, value: 'v1', version })
+    expect((await cli('put', 'strong', 'config', 'v2', '--if-match', String(version))).code).toBe(0)
+    const lost = await cli('put', 'strong', 'config', 'v3', '--if-match', String(version), '--json')
+    expect(lost.code).toBe(1)
+    expect(json(lost)).toMatchObject({ error: { code: 'precondition_failed', status: 412 } })
+    expect(lost.stderr.trim().split('\n')).toHaveLength(1)
+  })
+
+  it('counters and sets: update, read, and a missing counter exits 1', async () => {
+    expect((await cli('counter', 'get', 'default', 'hits')).code).toBe(1)
+    expect((await cli('counter', 'inc', 'default', 'hits', '5')).stdout).toBe('5\n')
+    expect(json(await cli('counter', 'dec', 'default', 'hits', '--json'))).toEqual({ value: 4 })
+    const added = json(await cli('set', 'add', 'default', 'colors', 'red', 'blue', '--json'))
+    expect(added['size']).toBe(2)
+    const read = json(await cli('set', 'get', 'default', 'colors', '--json'))
+    const removed = await cli(
+      'set',
+      'remove',
+      'default',
+      'colors',
+      'red',
+      '--context',
+      read['context'] as string,
+      '--json',
+    )
+    expect(json(removed)['elements']).toEqual(['blue'])
+    expect((await cli('counter', 'inc', 'default', 'hits', 'many')).code).toBe(2)
+  })
+
+  it('locks: acquire, a held lock exits 1, release', async () => {
+    const grant = json(await cli('lock', 'acquire', 'jobs', '--ttl', '10000', '--json'))
+    expect(grant['fencingToken']).toBe(`jobs:${grant['token']}`)
+    expect((await cli('lock', 'acquire', 'jobs', '--ttl', '10000')).code).toBe(1)
+    const fenced = await cli(
+      'put',
+      'strong',
+      'job',
+      'x',
+      '--fencing-token',
+      grant['fencingToken'] as string,
+    )
+    expect(fenced.code).toBe(0)
+    const released = await cli('lock', 'release', 'jobs', '--token', String(grant['token']))
+    expect(released).toMatchObject({ code: 0, stdout: 'released\n' })
+  })
+
+  it('status lists the members; bench runs a small load and summarizes it', async () => {
+    const status = await cli('status', '--json')
+    expect(status.code).toBe(0)
+    const members = json(status)['members'] as { id: string; state: string }[]
+    expect(members.map((member) => member.state)).toEqual(['alive', 'alive', 'alive'])
+    expect((await cli('status')).stdout).toMatch(/n1\s+alive/)
+    const bench = await cli('bench', '--n', '200', '--concurrency', '8', '--json')
+    expect(bench.code).toBe(0)
+    expect(json(bench)).toMatchObject({ succeeded: 200, failed: 0 })
+    expect((json(bench)['latencyMs'] as { p50: number }).p50).toBeGreaterThan(0)
+  }, 30_000)
+
+  it('exit 2 for usage mistakes, 3 when no node can be reached', async () => {
+    const usage = await cli('get', 'default')
+    expect(usage.code).toBe(2)
+    expect(usage.stderr).toMatch(/^murmur: missing <key>/)
+    expect((await cli('get', 'default', 'k', '--r', 'lots')).code).toBe(2)
+    expect((await cli('get', 'nope', 'k')).code).toBe(2)
+    expect((await cli('lock', 'renew', 'jobs', '--ttl', '5')).code).toBe(2)
+    const [closed] = await freePorts(1)
+    const down = await runCli([
+      'get',
+      'default',
+      'k',
+      '--node',
+      `http://127.0.0.1:${closed}`,
+      '--retries',
+      '0',
+    ])
+    expect(down.code).toBe(3)
+    expect(down.stderr).toMatch(/^murmur: cannot reach/)
+    const noNode = await runCli(['status'], { MURMUR_URL: '' })
+    expect(noNode.code).toBe(2)
+    const fromEnv = await runCli(['status', '--json'], { MURMUR_URL: cluster.nodes[2]!.url })
+    expect(json(fromEnv)['node']).toBe('n3')
   })
 })

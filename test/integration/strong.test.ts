@@ -19,7 +19,9 @@ import {
 } from '../../src/check/models.js'
 import { eventually, sleep, TestCluster } from '../support/cluster.js'
 
-const KEYS = ['a', 'b', 'c']
+const KEYS = ['a', 'b', 'c', 'd', 'e', 'f']
+/** Attempts of one write with the same request id before its outcome is left unknown. */
+const WRITE_ATTEMPTS_MAX = 10
 const REQUEST_TIMEOUT_MS = 2000
 const FETCH_LIMIT_MS = 4000
 const clusters: TestCluster[] = []
@@ -146,6 +148,11 @@ class Workload {
     }
   }
 
+  private anyRunningNode(salt: number): string {
+    const nodes = this.cluster.nodes.filter((node) => this.cluster.isRunning(node.id))
+    return nodes[salt % Math.max(1, nodes.length)]?.id ?? 'n1'
+  }
+
   private async call(node: string, key: string, init: RequestInit): Promise<Response | undefined> {
     try {
       return await this.cluster.request(node, `/v1/kv/reg/${key}?timeout=${REQUEST_TIMEOUT_MS}`, {
@@ -182,9 +189,26 @@ class Workload {
         ? { kind: 'write', key, value }
         : { kind: 'cas', key, expected: seen.value, value }
     this.history.invoke(client, input, performance.now())
-    const headers: Record<string, string> = seen === undefined ? {} : { 'If-Match': seen.etag }
-    const response = await this.call(node, key, { method: 'PUT', body: value, headers })
-    const text = response === undefined ? '' : await response.text().catch(() => '')
+    // A request id makes the write retry-safe: an attempt whose outcome is unknown (a timeout, a
+    // lost connection, a 503 that is not definite) is sent again, through another node, until
+    // one answer is definite. The state machine applies the id at most once and answers a
+    // retry with the first result, so the operation still takes effect once, inside its
+    // interval; only writes still unknown after every attempt stay pending in the history.
+    const headers: Record<string, string> = {
+      'X-Murmur-Request-Id': `w-${client}-${value}`,
+      ...(seen === undefined ? {} : { 'If-Match': seen.etag }),
+    }
+    let response: Response | undefined
+    let text = ''
+    for (let attempt = 0; attempt < WRITE_ATTEMPTS_MAX; attempt++) {
+      const target = attempt === 0 ? node : this.anyRunningNode(attempt + client)
+      response = await this.call(target, key, { method: 'PUT', body: value, headers })
+      text = response === undefined ? '' : await response.text().catch(() => '')
+      const unknown =
+        response === undefined || (response.status >= 500 && !text.includes('"definite":true'))
+      if (!unknown || !this.running) break
+      await sleep(100)
+    }
     const now = performance.now()
     if (response?.status === 204) {
       this.acknowledged++
@@ -218,6 +242,8 @@ class Workload {
 
 function checkHistory(workload: Workload): void {
   const { operations } = workload.history.finish()
+  const pending = operations.filter((operation) => operation.status === 'pending').length
+  console.log(`[strong] history: ${operations.length} operations, ${pending} pending`)
   const result = checkLinearizability(casRegisterModel, operations, { stepsMax: 20_000_000 })
   expect(result.violation?.description ?? '').toBe('')
   expect(result.verdict).toBe('linearizable')

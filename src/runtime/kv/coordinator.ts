@@ -12,11 +12,25 @@
  * any replica sees it, and a success is answered only once `w` replicas (`pw` primaries)
  * acknowledged durable copies.
  *
- * Reads. Every target is asked (`kv.read`; a fallback answers from its hints for the primary
- * it stands in for). Once the ReadTally is met, the merge is the answer. Primaries that
- * answered something else are repaired with the merge: before the reply when the request asks
- * for blocking repair, and in any case in the background once every target answered or the
- * time is up, so late answers are repaired too.
+ * Why the fan-out does not start in parallel with the local write: the node-wide counter
+ * floor keeps dots unique across a crash, but not exact clocks. Were a dot sent before the
+ * coordinator's own copy was durable, a power loss could leave it on replicas only; the next
+ * write minted here (on the record that lacks it) would carry a clock entry for this actor
+ * above that dot and so cover it, and every replica's merge would silently drop that write.
+ * Keeping the order costs one fdatasync of latency per write, not throughput: the sync runs on
+ * the thread pool and one sync serves every write that arrived meanwhile (group commit). An
+ * actor that changes after every unclean restart would lift the rule, at the price of a new
+ * clock entry per crash.
+ *
+ * Reads. The coordinator asks only as many targets as the level needs (`kv.read`; a fallback
+ * answers from its hints for the primary it stands in for), this node first because its answer
+ * costs no message; the other targets stand by to replace one that fails, as Cassandra does.
+ * A read at r=1 on a primary is answered from the local record alone. Once the ReadTally is
+ * met, the merge is the answer. Primaries among the answers whose record differs from the
+ * merge are repaired with it: before the reply when the request asks for blocking repair, and
+ * in any case in the background once every asked target answered or the time is up. Replicas
+ * that were not asked are not repaired by this read; r=all asks (and repairs) every one, and
+ * hinted handoff and later reads heal the rest (docs/ARCHITECTURE.md, Replication).
  */
 
 import type { Clock } from '../../env/clock.js'
@@ -24,6 +38,7 @@ import { isMurmurError, MurmurError } from '../../env/errors.js'
 import type { Logger } from '../../env/log.js'
 import type { PeerTransport } from '../../env/transport.js'
 import { REPLICAS_MAX, type Requirement } from '../../replication/consistency.js'
+import { refuseOtherTypes } from '../../replication/crdt-update.js'
 import { type ListPart, mergeListParts } from '../../replication/listing.js'
 import {
   decodeListAnswer,
@@ -74,12 +89,6 @@ import type { ReplicaStore } from './store.js'
 const FORWARD_MARGIN_MS = 500
 /** Background read repairs in flight at once; beyond, repairs are skipped and counted. */
 const BACKGROUND_REPAIRS_MAX = 1024
-/**
- * Reads still waiting, after their reply, for answers that only serve read repair. Beyond
- * this, new reads ask only the replicas their level needs, so a saturated node stops queueing
- * work on its peers that no client waits for.
- */
-const BACKGROUND_READS_MAX = 64
 
 export interface CoordinatorOptions {
   readonly selfId: string
@@ -103,8 +112,11 @@ export interface CoordinatorCounters {
   writesForwarded: number
   readRepairs: number
   readRepairsSkipped: number
-  /** Reads that asked only the replicas their level needs, because of BACKGROUND_READS_MAX. */
+  /** Reads that held planned replicas back, because their level needed fewer answers. */
   readsNarrowed: number
+  /** Reads whose merged answer held more than one sibling, and those siblings summed. */
+  readsWithSiblings: number
+  siblingsRead: number
 }
 
 interface Minted {
@@ -144,13 +156,19 @@ export class Coordinator {
     readRepairs: 0,
     readRepairsSkipped: 0,
     readsNarrowed: 0,
+    readsWithSiblings: 0,
+    siblingsRead: 0,
   }
   private backgroundRepairs = 0
-  private backgroundReads = 0
   /** Partition orders by partition and replica count; the ring never changes under a node. */
   private readonly orders = new Map<number, PartitionOrder>()
 
   constructor(private readonly options: CoordinatorOptions) {}
+
+  /** Read repairs running in the background now. */
+  get repairsInFlight(): number {
+    return this.backgroundRepairs
+  }
 
   addressOf(keyspace: string, key: string): DataKey {
     return {
@@ -173,19 +191,40 @@ export class Coordinator {
 
   /** A client's write: forwarded to a primary, or coordinated here. */
   async write(request: WriteRequest): Promise<WriteOutcome> {
-    const address = this.addressOf(request.keyspace.name, request.key)
-    const plan = this.planFor(request.keyspace, address)
+    return this.forwardOrRun(
+      request.keyspace,
+      request.key,
+      { body: () => this.coordinateBody(request), timeoutMs: request.timeoutMs },
+      decodeWriteOutcome,
+      () => this.coordinate(request),
+    )
+  }
+
+  /**
+   * Runs a write where its dot may be minted: forwarded to the first usable primary that takes
+   * it (`forward.body()` is the peer request, answered by `decode`), or `local()` here when
+   * this node is a primary or no primary can be reached. Every data type's writes go this way.
+   */
+  async forwardOrRun<T>(
+    keyspace: KeyspaceRef,
+    key: string,
+    forward: { readonly body: () => Record<string, unknown>; readonly timeoutMs: number },
+    decode: (answer: unknown) => T,
+    local: () => Promise<T>,
+  ): Promise<T> {
+    const address = this.addressOf(keyspace.name, key)
+    const plan = this.planFor(keyspace, address)
     const choice = chooseCoordinator(plan, this.options.selfId, this.options.liveness)
     if (choice.kind === 'forward') {
       for (const candidate of choice.candidates) {
         try {
           const answer = await this.options.peers.request(
             candidate,
-            this.coordinateBody(request),
-            request.timeoutMs + FORWARD_MARGIN_MS,
+            forward.body(),
+            forward.timeoutMs + FORWARD_MARGIN_MS,
           )
           this.counters.writesForwarded++
-          return decodeWriteOutcome(answer)
+          return decode(answer)
         } catch (error) {
           // A primary that certainly never saw the write lets the next one try.
           if (isMurmurError(error, 'unavailable') && error.definite === true) continue
@@ -193,7 +232,7 @@ export class Coordinator {
         }
       }
     }
-    return this.coordinate(request)
+    return local()
   }
 
   private coordinateBody(request: WriteRequest): Record<string, unknown> {
@@ -213,14 +252,34 @@ export class Coordinator {
 
   /** Coordinates a write on this node: mint, replicate, wait for the quorum. */
   async coordinate(request: WriteRequest): Promise<WriteOutcome> {
+    const { minted, tally } = await this.replicateUpdate(
+      request.keyspace,
+      request.key,
+      { requirement: request.requirement, timeoutMs: request.timeoutMs },
+      (address) => this.mint(request, address),
+    )
+    return this.writeOutcome(request, minted, tally)
+  }
+
+  /**
+   * Applies an update to this node's own record of the key (`apply`, the data type's strategy,
+   * resolves once the record is durable), then sends the record it returns to every other
+   * target and waits for the quorum. Every data type's writes are coordinated here.
+   */
+  async replicateUpdate<M extends { readonly record: KeyRecord }>(
+    keyspace: KeyspaceRef,
+    key: string,
+    limits: { readonly requirement: Requirement; readonly timeoutMs: number },
+    apply: (address: DataKey) => Promise<M>,
+  ): Promise<{ minted: M; tally: WriteTally }> {
     const { selfId } = this.options
-    const address = this.addressOf(request.keyspace.name, request.key)
-    const plan = this.planFor(request.keyspace, address)
-    const tally = new WriteTally(plan, request.requirement)
-    const deadline = new Deadline(this.options.clock, request.timeoutMs)
-    let minted: Minted
+    const address = this.addressOf(keyspace.name, key)
+    const plan = this.planFor(keyspace, address)
+    const tally = new WriteTally(plan, limits.requirement)
+    const deadline = new Deadline(this.options.clock, limits.timeoutMs)
+    let minted: M
     try {
-      minted = await this.mint(request, address)
+      minted = await apply(address)
     } catch (error) {
       deadline.cancel()
       throw error
@@ -229,7 +288,7 @@ export class Coordinator {
     tally.markStored()
     const wire = encodeKeyRecord(minted.record)
     const ask = (target: ReplicaTarget): void => {
-      this.replicate(target, request.keyspace, address, minted.record, wire, deadline).then(
+      this.replicate(target, keyspace, address, minted.record, wire, deadline).then(
         () => {
           tally.acknowledge(target.node)
           deadline.poke()
@@ -250,7 +309,7 @@ export class Coordinator {
     if (!met) tally.expire()
     void deadline.until(() => tally.quorum.settled).then(() => deadline.cancel())
     if (!met) throw quorumUnavailable('write', tally.failure(), deadline.isExpired)
-    return this.writeOutcome(request, minted, tally)
+    return { minted, tally }
   }
 
   private writeOutcome(request: WriteRequest, minted: Minted, tally: WriteTally): WriteOutcome {
@@ -282,6 +341,7 @@ export class Coordinator {
       address,
       (current, corrupt) => {
         if (corrupt) throw this.corruptReplica(request)
+        refuseOtherTypes(current, 'kv')
         checkOwnCounters(request.context, actor, counter.highest)
         const { versioned, dot } = updateDotted(kvState(current), request.context, actor, payload, {
           counterFloor: counter.floor(),
@@ -334,9 +394,13 @@ export class Coordinator {
   async read(request: ReadRequest): Promise<ReadOutcome> {
     const address = this.addressOf(request.keyspace.name, request.key)
     const plan = this.localFirst(this.planFor(request.keyspace, address))
-    const narrow = this.backgroundReads >= BACKGROUND_READS_MAX
-    if (narrow) this.counters.readsNarrowed++
-    const askFirst = narrow ? request.requirement.total : plan.targets.length
+    const askFirst = targetsNeeded(plan.targets, request.requirement)
+    if (askFirst < plan.targets.length) this.counters.readsNarrowed++
+    const only = plan.targets[0]
+    if (askFirst === 1 && only?.node === this.options.selfId && only.hintFor === undefined) {
+      const local = await this.readLocal(address)
+      if (local !== undefined) return this.answerLocally(local)
+    }
     const tally = new ReadTally(plan, request.requirement, askFirst)
     const deadline = new Deadline(this.options.clock, request.timeoutMs)
     const ask = (target: ReplicaTarget): void => {
@@ -360,6 +424,7 @@ export class Coordinator {
       throw quorumUnavailable('read', readFailure(request.requirement, tally), deadline.isExpired)
     }
     const merged = tally.merged()
+    this.countSiblings(merged)
     const answered = tally.quorum.succeeded()
     const repaired = new Map<string, KeyRecord>()
     if (request.repair === 'blocking') {
@@ -373,6 +438,27 @@ export class Coordinator {
     }
   }
 
+  /**
+   * This node's own record of the key, or undefined when the engine failed (the general path
+   * then retries it and replaces it with a spare). An absent or corrupt record is the empty one.
+   */
+  private async readLocal(address: DataKey): Promise<KeyRecord | undefined> {
+    try {
+      return (await this.options.store.read(address)) ?? EMPTY_RECORD
+    } catch {
+      return undefined
+    }
+  }
+
+  /**
+   * A read that needed one answer and got it from this node: the merge is that answer, so
+   * nothing is stale among the answers and nothing waits in the background.
+   */
+  private answerLocally(record: KeyRecord): ReadOutcome {
+    this.countSiblings(record)
+    return { record, replicas: [this.options.selfId], hinted: [] }
+  }
+
   /** The plan with this node's own target first: its answer costs no message. */
   private localFirst(plan: ReplicaPlan): ReplicaPlan {
     const self = plan.targets.findIndex((target) => target.node === this.options.selfId)
@@ -380,6 +466,14 @@ export class Coordinator {
     const targets = [...plan.targets]
     const [local] = targets.splice(self, 1)
     return local === undefined ? plan : { ...plan, targets: [local, ...targets] }
+  }
+
+  private countSiblings(merged: KeyRecord): void {
+    const siblings = merged.kv?.siblings.length ?? 0
+    if (siblings > 1) {
+      this.counters.readsWithSiblings++
+      this.counters.siblingsRead += siblings
+    }
   }
 
   private readFrom(
@@ -436,11 +530,7 @@ export class Coordinator {
     deadline: Deadline,
     repaired: ReadonlyMap<string, KeyRecord>,
   ): Promise<void> {
-    if (!tally.quorum.settled) {
-      this.backgroundReads++
-      await deadline.until(() => tally.quorum.settled)
-      this.backgroundReads--
-    }
+    await deadline.until(() => tally.quorum.settled)
     deadline.cancel()
     const merged = tally.merged()
     const stale = tally
@@ -577,6 +667,20 @@ function tooManySiblings(siblingsMax: number): MurmurError {
       'resolved value with the context you read, so the write supersedes them',
     { details: { siblingsMax }, definite: true },
   )
+}
+
+/**
+ * How many of the plan's first targets a read asks at once: the fewest that can meet the
+ * requirement, `total` answers with `primaries` of them from primaries. The rest stand by to
+ * replace a target that fails.
+ */
+export function targetsNeeded(targets: readonly ReplicaTarget[], requirement: Requirement): number {
+  let primaries = 0
+  for (let index = 0; index < targets.length; index++) {
+    if (targets[index]?.hintFor === undefined) primaries++
+    if (index + 1 >= requirement.total && primaries >= requirement.primaries) return index + 1
+  }
+  return targets.length
 }
 
 function readFailure(requirement: Requirement, tally: ReadTally): WriteFailure {

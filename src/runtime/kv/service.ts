@@ -46,11 +46,11 @@ import type { GroupCommitter } from '../../storage/group-commit.js'
 import { USER_KEY_BYTES_MAX } from '../../storage/layout.js'
 import { decodeCausalContextToken } from '../../versioning/context-token.js'
 import type { PeerRouter } from '../peer-router.js'
-import { Coordinator } from './coordinator.js'
+import { Coordinator, type CoordinatorCounters } from './coordinator.js'
 import { DotCounter } from './dot-counter.js'
-import { HintReplayer, type LivenessEvents } from './hints.js'
-import { TombstoneReaper } from './reaper.js'
-import { ReplicaStore } from './store.js'
+import { type HintReplayCounters, HintReplayer, type LivenessEvents } from './hints.js'
+import { type ReaperCounters, TombstoneReaper } from './reaper.js'
+import { ReplicaStore, type StoreCounters } from './store.js'
 
 export interface KvServiceOptions {
   readonly config: Config
@@ -64,6 +64,16 @@ export interface KvServiceOptions {
   readonly storage: StorageEngine
   readonly commits: GroupCommitter
   readonly log: Logger
+}
+
+/** The service's counters; the sections of background work are undefined before `open()`. */
+export interface KvLiveCounters {
+  readonly store: Readonly<StoreCounters>
+  readonly coordinator: Readonly<CoordinatorCounters> | undefined
+  readonly hintReplay: Readonly<HintReplayCounters> | undefined
+  readonly reaper: Readonly<ReaperCounters> | undefined
+  readonly inflightRequests: number
+  readonly repairsInFlight: number
 }
 
 interface Running {
@@ -190,6 +200,11 @@ export class KvService implements KvBackend {
     return this.ready().coordinator.list(request)
   }
 
+  /** The running coordinator, for the other data types' services (refused before `open()`). */
+  coordinator(): Coordinator {
+    return this.ready().coordinator
+  }
+
   /** Counters for /v1/cluster: hints held per target, hand-offs, repairs, reaping. */
   status(): Record<string, unknown> {
     const running = this.running
@@ -200,6 +215,19 @@ export class KvService implements KvBackend {
       coordinator: running === undefined ? {} : { ...running.coordinator.counters },
       reaper: running === undefined ? {} : { ...running.reaper.counters },
       inflightRequests: this.inflight,
+    }
+  }
+
+  /** The live counters themselves (no copies), read by the metrics at scrape time. */
+  liveCounters(): KvLiveCounters {
+    const running = this.running
+    return {
+      store: this.store.counters,
+      coordinator: running?.coordinator.counters,
+      hintReplay: running?.replayer.counters,
+      reaper: running?.reaper.counters,
+      inflightRequests: this.inflight,
+      repairsInFlight: running?.coordinator.repairsInFlight ?? 0,
     }
   }
 

@@ -96,11 +96,14 @@ export interface RaftRuntimeOptions {
   readonly peers: PeerTransport
   readonly router: PeerRouter
   readonly log: Logger
+  /** Called with each applied proposal's latency from `propose()` to its apply, for metrics. */
+  readonly onCommitLatencyMs?: (latencyMs: number) => void
 }
 
 interface ProposalWaiter {
   readonly term: number
   readonly deadlineMs: number
+  readonly proposedAtMs: number
   readonly resolve: (result: CommandResult) => void
   readonly reject: (error: MurmurError) => void
 }
@@ -123,6 +126,8 @@ interface IncomingSnapshot {
 }
 
 export interface RaftCounters {
+  /** Calls to `propose()` on this node, accepted by the core or not. */
+  proposalsReceived: number
   proposalsApplied: number
   proposalsOverwritten: number
   readBatches: number
@@ -133,6 +138,8 @@ export interface RaftCounters {
   snapshotsReceived: number
   readies: number
   storageWrites: number
+  /** Times this node saw the leader change to another known leader. */
+  leaderChanges: number
 }
 
 export interface RaftView {
@@ -142,6 +149,8 @@ export interface RaftView {
   readonly logBytes: number
   readonly counters: Readonly<RaftCounters>
   readonly failed: boolean
+  /** Proposals waiting for their entry to apply. */
+  readonly proposalsPending: number
 }
 
 export class RaftRuntime {
@@ -166,6 +175,7 @@ export class RaftRuntime {
   private readonly textEncoder = new TextEncoder()
   private readonly textDecoder = new TextDecoder()
   readonly counters: RaftCounters = {
+    proposalsReceived: 0,
     proposalsApplied: 0,
     proposalsOverwritten: 0,
     readBatches: 0,
@@ -176,6 +186,7 @@ export class RaftRuntime {
     snapshotsReceived: 0,
     readies: 0,
     storageWrites: 0,
+    leaderChanges: 0,
   }
 
   constructor(options: RaftRuntimeOptions) {
@@ -239,6 +250,7 @@ export class RaftRuntime {
       logBytes: this.options.storage.logBytes,
       counters: { ...this.counters },
       failed: this.failure !== undefined,
+      proposalsPending: this.proposals.size,
     }
   }
 
@@ -252,6 +264,7 @@ export class RaftRuntime {
     requestId: string | undefined,
     deadlineMs: number,
   ): Promise<CommandResult> {
+    this.counters.proposalsReceived++
     if (this.failure !== undefined) return Promise.reject(this.failure)
     if (this.proposals.size >= WAITERS_MAX) return Promise.reject(overloaded('proposals'))
     const stampMs = Math.floor(this.options.clock.wallMs())
@@ -272,7 +285,9 @@ export class RaftRuntime {
       overwritten.reject(notLeader(NO_NODE, 'a new leader overwrote the proposal'))
     }
     return new Promise((resolve, reject) => {
-      this.proposals.set(proposed.index, { term: proposed.term, deadlineMs, resolve, reject })
+      const proposedAtMs = this.options.clock.nowMs()
+      const waiter = { term: proposed.term, deadlineMs, proposedAtMs, resolve, reject }
+      this.proposals.set(proposed.index, waiter)
     })
   }
 
@@ -459,6 +474,7 @@ export class RaftRuntime {
       this.proposals.delete(entry.index)
       if (waiter.term === entry.term) {
         this.counters.proposalsApplied++
+        this.options.onCommitLatencyMs?.(this.options.clock.nowMs() - waiter.proposedAtMs)
         waiter.resolve(result)
       } else {
         this.counters.proposalsOverwritten++
@@ -547,6 +563,9 @@ export class RaftRuntime {
     const previous = this.softState
     if (previous.role === softState.role && previous.leader === softState.leader) return
     this.softState = softState
+    if (softState.leader !== NO_NODE && softState.leader !== previous.leader) {
+      this.counters.leaderChanges++
+    }
     this.options.log.info('raft role changed', {
       role: softState.role,
       leader: softState.leader,

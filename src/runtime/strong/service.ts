@@ -46,7 +46,7 @@ import {
   type ReadAnswer,
   STRONG_FORWARD_TYPE,
 } from './messages.js'
-import { noQuorum, notLeader, RaftRuntime } from './raft-runtime.js'
+import { noQuorum, notLeader, RaftRuntime, type RaftView } from './raft-runtime.js'
 
 /** The Raft group id in the storage layout. */
 export const STRONG_GROUP_ID = 'strong'
@@ -66,6 +66,8 @@ export interface StrongServiceOptions {
   readonly peers: PeerTransport
   readonly router: PeerRouter
   readonly log: Logger
+  /** Receives each applied proposal's commit latency (members only), for metrics. */
+  readonly onCommitLatencyMs?: (latencyMs: number) => void
 }
 
 export interface ListAnswer {
@@ -121,6 +123,9 @@ export class StrongService {
       peers: this.options.peers,
       router: this.options.router,
       log: this.options.log.child({ component: 'raft' }),
+      ...(this.options.onCommitLatencyMs === undefined
+        ? {}
+        : { onCommitLatencyMs: this.options.onCommitLatencyMs }),
     })
     this.runtime.start()
   }
@@ -184,6 +189,13 @@ export class StrongService {
     readonly timeoutMs: number
   }): Promise<ListAnswer> {
     return (await this.execute({ op: 'list', ...request, hops: 0 })) as ListAnswer
+  }
+
+  /** The Raft runtime's view and the applied index, typed; undefined outside the group. */
+  raftView(): (RaftView & { readonly applied: number }) | undefined {
+    const runtime = this.runtime
+    if (runtime === undefined) return undefined
+    return { ...runtime.view(), applied: runtime.applyIndex }
   }
 
   /** GET /v1/raft: this node's view of the group. */

@@ -19,6 +19,8 @@ import {
   orswotType,
   pnCounterType,
   quiesce,
+  replicatedCounterType,
+  replicatedSetType,
   type TypeUnderTest,
   worldArbitrary,
 } from './worlds.js'
@@ -143,3 +145,5 @@ describeLattice(gCounterType)
 describeLattice(pnCounterType)
 describeLattice(gSetType)
 describeLattice(orswotType)
+describeLattice(replicatedCounterType)
+describeLattice(replicatedSetType)

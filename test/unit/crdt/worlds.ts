@@ -12,6 +12,8 @@ import * as GCounter from '../../../src/crdt/g-counter.js'
 import * as GSet from '../../../src/crdt/g-set.js'
 import * as Orswot from '../../../src/crdt/orswot.js'
 import * as PnCounter from '../../../src/crdt/pn-counter.js'
+import * as ReplicatedCounter from '../../../src/crdt/replicated-counter.js'
+import * as ReplicatedSet from '../../../src/crdt/replicated-set.js'
 import type { DecodeErrorCode } from '../../../src/crdt/validation.js'
 import { assert } from '../../../src/env/assert.js'
 import type { VersionVector } from '../../../src/versioning/version-vector.js'
@@ -264,5 +266,75 @@ export const orswotType: TypeUnderTest<Orswot.Orswot, SetOperation> = {
     assert(result.ok === delta.ok, 'a remove and its delta must agree on refusal')
     if (!result.ok || !delta.ok) return undefined
     return { state: result.state, delta: delta.state }
+  },
+}
+
+/**
+ * A replicated counter update: plain, or keyed with one of a few idempotency keys, so that
+ * replicas often apply the same keyed update (a retry through another coordinator) or reuse a
+ * key with another amount (refused).
+ */
+export type ReplicatedCounterOperation =
+  | { readonly kind: 'plain'; readonly amount: number }
+  | { readonly kind: 'keyed'; readonly key: number; readonly amount: number }
+
+const signedAmount = fc
+  .tuple(fc.boolean(), fc.integer({ min: 1, max: 1000 }))
+  .map(([negative, amount]) => (negative ? -amount : amount))
+
+export const replicatedCounterOperation: fc.Arbitrary<ReplicatedCounterOperation> = fc.oneof(
+  fc.record({ kind: fc.constant('plain' as const), amount: signedAmount }),
+  fc.record({
+    kind: fc.constant('keyed' as const),
+    key: fc.nat({ max: 5 }),
+    amount: fc.constantFrom(-2, -1, 1, 2),
+  }),
+)
+
+/** The update id of a keyed operation: the key digest, a dot, the content digest. */
+export function keyedId(key: number, amount: number): string {
+  return `key${key}.amount${amount}`
+}
+
+export const replicatedCounterType: TypeUnderTest<
+  ReplicatedCounter.ReplicatedCounter,
+  ReplicatedCounterOperation
+> = {
+  name: 'replicated counter',
+  module: ReplicatedCounter,
+  operation: replicatedCounterOperation,
+  update: (state, actor, operation, history) => {
+    if (operation.kind === 'plain') {
+      const next = ReplicatedCounter.update(state, actor, operation.amount)
+      // A plain update's delta is the plain half of the new state, a PN-Counter's full state.
+      return { state: next, delta: { ...ReplicatedCounter.empty(), plain: next.plain } }
+    }
+    const id = keyedId(operation.key, operation.amount)
+    if (ReplicatedCounter.lookup(state, id) !== 'new') return undefined
+    const atMs = history.length
+    return {
+      state: ReplicatedCounter.updateKeyed(state, actor, id, operation.amount, atMs),
+      delta: ReplicatedCounter.updateKeyedDelta(state, actor, id, operation.amount, atMs),
+    }
+  },
+}
+
+export const replicatedSetType: TypeUnderTest<ReplicatedSet.ReplicatedSet, SetOperation> = {
+  name: 'replicated set',
+  module: ReplicatedSet,
+  operation: setOperationArbitrary,
+  update: (state, actor, operation, history) => {
+    const inner = orswotType.update(
+      state.set,
+      actor,
+      operation,
+      history.map((held) => held.set),
+    )
+    if (inner === undefined) return undefined
+    const mark = { id: `${actor}.${history.length}`, atMs: history.length }
+    return {
+      state: ReplicatedSet.withSet(state, inner.state, mark),
+      delta: ReplicatedSet.withSet(ReplicatedSet.empty(), inner.delta, mark),
+    }
   },
 }

@@ -22,6 +22,8 @@ describe('replication config', () => {
       hintReplayBytesPerSecond: 4 * 1024 * 1024,
       hintsPerTargetMax: 1_000_000,
       readRepair: 'async',
+      idempotencyWindowMs: 86_400_000,
+      idempotencyEntriesMax: 1000,
     })
   })
 
@@ -38,6 +40,8 @@ describe('replication config', () => {
     ['replication: { readRepair: sometimes }', /readRepair/],
     ['replication: { reaperIntervalMs: 1 }', /reaperIntervalMs/],
     ['replication: { tombstoneGrace: 5 }', /unknown field tombstoneGrace/],
+    ['replication: { idempotencyEntriesMax: 0 }', /idempotencyEntriesMax/],
+    ['replication: { idempotencyWindowMs: 10 }', /idempotencyWindowMs/],
   ])('refuses %s', (line, message) => {
     let thrown: unknown
     try {

@@ -178,7 +178,15 @@ describe('kv routes: bad input', () => {
     ['PUT', '/v1/kv/default/k', 'v', { 'X-Murmur-Context': 'garbage!' }, 400, 'invalid_context'],
     ['PUT', '/v1/kv/default/k', 'v', { 'X-Murmur-Context': 'AAAAAAAA' }, 400, 'invalid_context'],
     ['PUT', '/v1/kv/default/k', 'v'.repeat(9), {}, 413, 'value_too_large'],
-    ['PUT', '/v1/kv/default/k', 'v'.repeat(2000), {}, 413, 'payload_too_large'],
+    ['PUT', '/v1/kv/default/k', 'v'.repeat(2000), {}, 413, 'value_too_large'],
+    [
+      'PUT',
+      '/v1/kv/default/k',
+      'v'.repeat(2000),
+      { 'Content-Length': '2000' },
+      413,
+      'payload_too_large',
+    ],
     ['PUT', '/v1/kv/default/k', 'v', { 'Content-Type': 'a\u0001b' }, 400, 'invalid_request'],
     ['POST', '/v1/kv/default/k', 'v', {}, 405, 'method_not_allowed'],
     ['PUT', '/v1/kv/default', 'v', {}, 405, 'method_not_allowed'],
@@ -188,7 +196,9 @@ describe('kv routes: bad input', () => {
     ['GET', '/v1/kv/default?prefix=%FF', undefined, {}, 400, 'invalid_request'],
     ['GET', '/v1/kv/default?r=1', undefined, {}, 400, 'invalid_request'],
   ]
-  it.each(cases)('%s %s → %i %s', async (method, path, body, headers, status, code) => {
+  const titled = cases.map((entry) => [entry[0], entry[1], entry[4], entry[5], entry] as const)
+  it.each(titled)('%s %s → %i %s (case %#)', async (_method, _path, _status, _code, entry) => {
+    const [method, path, body, headers, status, code] = entry
     const { backend, call } = setup()
     const response = await call(method, path, body, headers)
     expect(response.status).toBe(status)

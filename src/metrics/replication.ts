@@ -76,7 +76,7 @@ export function replicationMetrics(source: ReplicationSource): PulledMetric[] {
     ),
     counter(
       'murmur_kv_reads_narrowed_total',
-      'Reads that asked only as many replicas as their level needs, because background reads were at their limit.',
+      'Reads that one answer satisfied (r=1) and that asked one replica instead of all.',
       'coordinator',
       'readsNarrowed',
     ),

@@ -7,7 +7,7 @@
  * Retry safety: an `Idempotency-Key` header (1..255 printable ASCII characters) turns an update
  * into a keyed update whose id is derived from the key and the update's content, so a retry
  * through any coordinator within the idempotency window counts once, and the same key with
- * another body is refused (409 `stale_token`, reason `idempotency_key_reused`). A replayed
+ * another body is refused (409 `idempotency_conflict`, reason `idempotency_key_reused`). A replayed
  * update answers like the first one, with `Idempotent-Replayed: true`.
  *
  * DELETE is refused (405): a counter or set cannot be deleted safely while replicas may still
@@ -21,17 +21,24 @@ import * as Orswot from '../crdt/orswot.js'
 import * as ReplicatedCounter from '../crdt/replicated-counter.js'
 import { isValidElement } from '../crdt/validation.js'
 import { MurmurError } from '../env/errors.js'
-import { type Requirement, resolveRequirement } from '../replication/consistency.js'
 import type { CrdtWriteOutcome, CrdtWriteRequest } from '../replication/crdt-messages.js'
 import type { CrdtOperation } from '../replication/crdt-update.js'
 import { checkKey, KEYSPACE_PATTERN } from '../replication/names.js'
-import type { ReplicaTarget } from '../replication/plan.js'
 import { type KeyRecord, recordTypes } from '../replication/record.js'
 import type { ReadOutcome, ReadRequest } from '../replication/requests.js'
 import { decodeContextToken, encodeContextToken } from '../versioning/context-token.js'
 import type { ApiEnv, RouteModule } from './app.js'
 import { readJsonObject } from './body.js'
 import type { KvKeyspace } from './kv-routes.js'
+import {
+  invalid,
+  parameters,
+  percentDecode,
+  replicaHeaders,
+  requirementOf,
+  splitUrl,
+  timeoutOf,
+} from './request-parts.js'
 
 /** What the routes need from the node's CRDT service. */
 export interface CrdtBackend {
@@ -70,10 +77,6 @@ const PREFIXES: Readonly<Record<CrdtKind, string>> = {
 const READ_PARAMETERS = ['r', 'pr', 'consistency', 'timeout', 'repair']
 const WRITE_PARAMETERS = ['w', 'pw', 'consistency', 'timeout']
 const IDEMPOTENCY_KEY_PATTERN = /^[\x21-\x7e]{1,255}$/
-
-function invalid(message: string, details: Record<string, unknown> = {}): MurmurError {
-  return new MurmurError('invalid_request', message, { details, definite: true })
-}
 
 export function crdtRoutes(options: CrdtRouteOptions): RouteModule {
   return (app: Hono<ApiEnv>) => {
@@ -145,7 +148,12 @@ async function read(
   const outcome = await options.backend.read({
     keyspace,
     key,
-    requirement: requirementOf(parsed, 'r', 'pr', keyspace, keyspace.read),
+    requirement: requirementOf(
+      parsed,
+      { level: 'r', primaryLevel: 'pr' },
+      keyspace.replicas,
+      keyspace.read,
+    ),
     timeoutMs: timeoutOf(parsed, options),
     repair,
   })
@@ -190,7 +198,12 @@ async function write(
   query: string,
 ): Promise<Response> {
   const parsed = parameters(query, WRITE_PARAMETERS)
-  const requirement = requirementOf(parsed, 'w', 'pw', keyspace, keyspace.write)
+  const requirement = requirementOf(
+    parsed,
+    { level: 'w', primaryLevel: 'pw' },
+    keyspace.replicas,
+    keyspace.write,
+  )
   const timeoutMs = timeoutOf(parsed, options)
   const idempotencyKey = idempotencyKeyOf(c)
   const body = await readJsonObject(c, options.requestBodyBytesMax)
@@ -304,89 +317,4 @@ function elementsOf(value: unknown, name: string, options: CrdtRouteOptions): st
     }
     return element
   })
-}
-
-/** The raw (still percent-encoded) path and query of a request URL. */
-export function splitUrl(url: string): { path: string; query: string } {
-  const start = url.indexOf('/', url.indexOf('://') + 3)
-  const queryAt = url.indexOf('?', start)
-  const end = queryAt === -1 ? url.length : queryAt
-  const hashAt = url.indexOf('#', start)
-  return {
-    path: url.slice(start, hashAt !== -1 && hashAt < end ? hashAt : end),
-    query: queryAt === -1 ? '' : url.slice(queryAt + 1),
-  }
-}
-
-export function percentDecode(text: string, what: string): string {
-  try {
-    return decodeURIComponent(text)
-  } catch {
-    throw invalid(`the ${what} has malformed percent-encoding or is not UTF-8`)
-  }
-}
-
-/** The query parameters, refusing unknown and repeated ones and malformed encoding. */
-export function parameters(query: string, allowed: readonly string[]): Map<string, string> {
-  const parsed = new Map<string, string>()
-  for (const pair of query.split('&')) {
-    if (pair === '') continue
-    const equals = pair.indexOf('=')
-    const rawName = equals === -1 ? pair : pair.slice(0, equals)
-    const rawValue = equals === -1 ? '' : pair.slice(equals + 1)
-    const name = percentDecode(rawName.replaceAll('+', ' '), 'query')
-    const value = percentDecode(rawValue.replaceAll('+', ' '), 'query')
-    if (!allowed.includes(name)) {
-      throw invalid(`unknown query parameter ${name.slice(0, 32)}; allowed: ${allowed.join(', ')}`)
-    }
-    if (parsed.has(name)) throw invalid(`query parameter ${name} is repeated`)
-    parsed.set(name, value)
-  }
-  return parsed
-}
-
-function timeoutOf(
-  parsed: Map<string, string>,
-  options: { readonly timeoutMs: number; readonly timeoutMsMax: number },
-): number {
-  const raw = parsed.get('timeout')
-  if (raw === undefined) return options.timeoutMs
-  const value = /^[0-9]{1,9}$/.test(raw) ? Number(raw) : Number.NaN
-  if (!(value >= 1 && value <= options.timeoutMsMax)) {
-    throw invalid(`timeout must be a number of milliseconds in 1..${options.timeoutMsMax}`)
-  }
-  return value
-}
-
-function requirementOf(
-  parsed: Map<string, string>,
-  level: string,
-  primaryLevel: string,
-  keyspace: KvKeyspace,
-  fallback: KvKeyspace['read'],
-): Requirement {
-  return resolveRequirement(
-    {
-      level: parsed.get(level),
-      primaryLevel: parsed.get(primaryLevel),
-      shorthand: parsed.get('consistency'),
-    },
-    { level, primaryLevel },
-    keyspace.replicas,
-    fallback,
-  )
-}
-
-function replicaHeaders(
-  c: Context<ApiEnv>,
-  replicas: readonly string[],
-  hinted: readonly ReplicaTarget[],
-): void {
-  c.header(CRDT_HEADERS.replicas, replicas.join(','))
-  if (hinted.length > 0) {
-    c.header(
-      CRDT_HEADERS.hinted,
-      hinted.map((target) => `${target.node}>${target.hintFor}`).join(','),
-    )
-  }
 }

@@ -18,6 +18,7 @@ export const STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = {
   method_not_allowed: 405,
   type_mismatch: 409,
   stale_token: 409,
+  idempotency_conflict: 409,
   too_many_siblings: 409,
   precondition_failed: 412,
   value_too_large: 413,

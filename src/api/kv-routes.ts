@@ -14,15 +14,10 @@
 import { Buffer } from 'node:buffer'
 import type { Context, Hono } from 'hono'
 import { MurmurError } from '../env/errors.js'
-import {
-  type ConsistencyLevel,
-  type LevelParameters,
-  type Requirement,
-  resolveRequirement,
-} from '../replication/consistency.js'
+import type { ConsistencyLevel } from '../replication/consistency.js'
+import { refuseOtherTypes } from '../replication/crdt-update.js'
 import { decodeListCursor, encodeListCursor } from '../replication/listing.js'
 import { checkKey, KEYSPACE_PATTERN } from '../replication/names.js'
-import type { ReplicaTarget } from '../replication/plan.js'
 import {
   DEFAULT_CONTENT_TYPE,
   isDeleted,
@@ -43,6 +38,15 @@ import { decodeCausalContextToken, encodeContextToken } from '../versioning/cont
 import type { ApiEnv, RouteModule } from './app.js'
 import { readValue, responseBytes } from './body.js'
 import { renderError } from './errors.js'
+import {
+  invalid,
+  parameters,
+  percentDecode,
+  replicaHeaders,
+  requirementOf,
+  splitUrl,
+  timeoutOf,
+} from './request-parts.js'
 
 export interface KvKeyspace {
   readonly name: string
@@ -94,52 +98,6 @@ const PREFIX = '/v1/kv/'
 const READ_PARAMETERS = ['r', 'pr', 'consistency', 'timeout', 'repair']
 const WRITE_PARAMETERS = ['w', 'pw', 'consistency', 'timeout']
 const LIST_PARAMETERS = ['prefix', 'limit', 'cursor', 'timeout']
-
-function invalid(message: string, details: Record<string, unknown> = {}): MurmurError {
-  return new MurmurError('invalid_request', message, { details, definite: true })
-}
-
-/** The raw (still percent-encoded) path and query of a request URL. */
-function splitUrl(url: string): { path: string; query: string } {
-  const start = url.indexOf('/', url.indexOf('://') + 3)
-  const queryAt = url.indexOf('?', start)
-  const end = queryAt === -1 ? url.length : queryAt
-  const hashAt = url.indexOf('#', start)
-  return {
-    path: url.slice(start, hashAt !== -1 && hashAt < end ? hashAt : end),
-    query: queryAt === -1 ? '' : url.slice(queryAt + 1),
-  }
-}
-
-function percentDecode(text: string, what: string): string {
-  try {
-    return decodeURIComponent(text)
-  } catch {
-    throw invalid(`the ${what} has malformed percent-encoding or is not UTF-8`)
-  }
-}
-
-/**
- * The query parameters, refusing unknown and repeated ones and malformed encoding (which
- * URLSearchParams would silently turn into replacement characters).
- */
-function parameters(query: string, allowed: readonly string[]): Map<string, string> {
-  const parsed = new Map<string, string>()
-  for (const pair of query.split('&')) {
-    if (pair === '') continue
-    const equals = pair.indexOf('=')
-    const rawName = equals === -1 ? pair : pair.slice(0, equals)
-    const rawValue = equals === -1 ? '' : pair.slice(equals + 1)
-    const name = percentDecode(rawName.replaceAll('+', ' '), 'query')
-    const value = percentDecode(rawValue.replaceAll('+', ' '), 'query')
-    if (!allowed.includes(name)) {
-      throw invalid(`unknown query parameter ${name.slice(0, 32)}; allowed: ${allowed.join(', ')}`)
-    }
-    if (parsed.has(name)) throw invalid(`query parameter ${name} is repeated`)
-    parsed.set(name, value)
-  }
-  return parsed
-}
 
 export function kvRoutes(options: KvRouteOptions): RouteModule {
   return (app: Hono<ApiEnv>) => {
@@ -197,41 +155,6 @@ function strong(
   )
 }
 
-function timeoutOf(parsed: Map<string, string>, options: KvRouteOptions): number {
-  const raw = parsed.get('timeout')
-  if (raw === undefined) return options.timeoutMs
-  const value = /^[0-9]{1,9}$/.test(raw) ? Number(raw) : Number.NaN
-  if (!(value >= 1 && value <= options.timeoutMsMax)) {
-    throw invalid(`timeout must be a number of milliseconds in 1..${options.timeoutMsMax}`)
-  }
-  return value
-}
-
-function requirementOf(
-  parsed: Map<string, string>,
-  names: { level: string; primaryLevel: string },
-  keyspace: KvKeyspace,
-  fallback: ConsistencyLevel,
-): Requirement {
-  const given: LevelParameters = {
-    level: parsed.get(names.level),
-    primaryLevel: parsed.get(names.primaryLevel),
-    shorthand: parsed.get('consistency'),
-  }
-  return resolveRequirement(given, names, keyspace.replicas, fallback)
-}
-
-function replicaHeaders(
-  c: Context<ApiEnv>,
-  replicas: readonly string[],
-  hinted: readonly ReplicaTarget[],
-): void {
-  c.header(HEADERS.replicas, replicas.join(','))
-  if (hinted.length > 0) {
-    c.header(HEADERS.hinted, hinted.map((target) => `${target.node}>${target.hintFor}`).join(','))
-  }
-}
-
 async function read(
   c: Context<ApiEnv>,
   options: KvRouteOptions,
@@ -245,7 +168,12 @@ async function read(
   const request: ReadRequest = {
     keyspace,
     key,
-    requirement: requirementOf(parsed, { level: 'r', primaryLevel: 'pr' }, keyspace, keyspace.read),
+    requirement: requirementOf(
+      parsed,
+      { level: 'r', primaryLevel: 'pr' },
+      keyspace.replicas,
+      keyspace.read,
+    ),
     timeoutMs: timeoutOf(parsed, options),
     repair,
   }
@@ -271,6 +199,9 @@ function renderRecord(
     )
   }
   if (kvAbsent(record)) {
+    // A key that holds a counter or a set is not "not found" for a plain read: it is the
+    // wrong type (409), as a plain write to it would be.
+    refuseOtherTypes(record, 'kv')
     const error = new MurmurError(
       'not_found',
       `key ${JSON.stringify(key.slice(0, 256))} not found`,
@@ -323,7 +254,7 @@ async function write(
     requirement: requirementOf(
       parsed,
       { level: 'w', primaryLevel: 'pw' },
-      keyspace,
+      keyspace.replicas,
       keyspace.write,
     ),
     timeoutMs: timeoutOf(parsed, options),

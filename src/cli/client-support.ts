@@ -44,6 +44,7 @@ const CONDITION_CODES: readonly ErrorCode[] = [
   'not_found',
   'precondition_failed',
   'stale_token',
+  'idempotency_conflict',
   'type_mismatch',
   'too_many_siblings',
 ]

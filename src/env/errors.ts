@@ -14,6 +14,7 @@ export const ERROR_CODES = [
   'method_not_allowed',
   'type_mismatch',
   'stale_token',
+  'idempotency_conflict',
   'precondition_failed',
   'value_too_large',
   'too_many_siblings',

@@ -151,7 +151,7 @@ function refuseTooMany(before: Orswot.Orswot, after: Orswot.Orswot, elementsMax:
 
 function reusedKey(): MurmurError {
   return new MurmurError(
-    'stale_token',
+    'idempotency_conflict',
     'this Idempotency-Key was already used for a different update of this key; use a new key ' +
       'for a new update',
     { definite: true, details: { reason: 'idempotency_key_reused' } },

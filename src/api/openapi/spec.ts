@@ -228,7 +228,7 @@ const CRDT_UPDATE_ERRORS: readonly ErrorCode[] = [
   'unknown_keyspace',
   'method_not_allowed',
   'type_mismatch',
-  'stale_token',
+  'idempotency_conflict',
   'precondition_failed',
   'value_too_large',
   'payload_too_large',
@@ -262,7 +262,7 @@ const crdtRoutes: readonly RouteSpec[] = [
     tag: 'crdt',
     summary: 'Increment or decrement a counter',
     description:
-      'The same Idempotency-Key with another body is 409 stale_token (reason idempotency_key_reused).',
+      'The same Idempotency-Key with another body is 409 idempotency_conflict (reason idempotency_key_reused).',
     pathParameters: s.kvPath,
     query: s.kvWriteQuery.omit({ returnbody: true }),
     headers: s.idempotencyHeaders,

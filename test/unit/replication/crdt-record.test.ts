@@ -85,7 +85,7 @@ describe('the CRDT write strategy', () => {
     expect(replay).toMatchObject({ changed: false, replayed: true })
     expect(() => apply(once, counter(3, 'key.two'))).toThrow(
       expect.objectContaining({
-        code: 'stale_token',
+        code: 'idempotency_conflict',
         details: { reason: 'idempotency_key_reused' },
       }),
     )

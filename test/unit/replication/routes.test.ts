@@ -9,6 +9,7 @@
 import { describe, expect, it } from 'vitest'
 import { createApp } from '../../../src/api/app.js'
 import { type KvBackend, type KvKeyspace, kvRoutes } from '../../../src/api/kv-routes.js'
+import * as ReplicatedCounter from '../../../src/crdt/replicated-counter.js'
 import { MurmurError } from '../../../src/env/errors.js'
 import { silentLogger } from '../../../src/env/log.js'
 import type { KeyRecord, KvPayload } from '../../../src/replication/record.js'
@@ -257,6 +258,14 @@ describe('kv routes: requests and answers', () => {
     ])
     expect(response.json['context']).toBe(response.headers.get('X-Murmur-Context'))
     expect(response.headers.get('X-Murmur-Warning')).toMatch(/2 siblings/)
+  })
+
+  it('answers 409 type_mismatch for a key that holds a counter', async () => {
+    const { backend, call } = setup()
+    backend.record = { counter: ReplicatedCounter.update(ReplicatedCounter.empty(), 'n1.1.1', 3) }
+    const response = await call('GET', '/v1/kv/default/k')
+    expect(response.status).toBe(409)
+    expect(response.json.error?.code).toBe('type_mismatch')
   })
 
   it('answers 404 for a deleted key with the tombstone context, and without one for a new key', async () => {

@@ -5,28 +5,9 @@
  */
 
 import { type ErrorCode, MurmurError } from '../env/errors.js'
+import { utf8Length } from '../wire/utf8.js'
 
 export const KEYSPACE_PATTERN = /^[a-z0-9_-]{1,64}$/
-
-/** UTF-8 length of `text`, or -1 when it holds a lone surrogate (no UTF-8 form). */
-export function utf8Length(text: string): number {
-  let length = 0
-  for (let index = 0; index < text.length; index++) {
-    const unit = text.charCodeAt(index)
-    if (unit < 0x80) length += 1
-    else if (unit < 0x800) length += 2
-    else if (unit < 0xd800 || unit > 0xdfff) length += 3
-    else if (unit <= 0xdbff && isLowSurrogate(text.charCodeAt(index + 1))) {
-      length += 4
-      index++
-    } else return -1
-  }
-  return length
-}
-
-function isLowSurrogate(unit: number): boolean {
-  return unit >= 0xdc00 && unit <= 0xdfff
-}
 
 /** Why `key` is not a valid user key, or undefined when it is. */
 export function keyProblem(key: string, keyBytesMax: number): string | undefined {

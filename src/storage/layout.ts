@@ -23,6 +23,7 @@
  */
 
 import { assert, assertNonNegativeInteger } from '../env/assert.js'
+import { utf8Length } from '../wire/utf8.js'
 import type { Bytes, KeyRange } from './engine.js'
 import { bytesToHex, copyBytes } from './engine-support.js'
 
@@ -77,26 +78,6 @@ interface Utf8Text {
 }
 
 const EMPTY_TEXT: Utf8Text = { text: '', length: 0 }
-
-/** UTF-8 length of `text`, or -1 when it holds a lone surrogate (which has no UTF-8 form). */
-function utf8Length(text: string): number {
-  let length = 0
-  for (let index = 0; index < text.length; index++) {
-    const unit = text.charCodeAt(index)
-    if (unit < 0x80) length += 1
-    else if (unit < 0x800) length += 2
-    else if (unit < 0xd800 || unit > 0xdfff) length += 3
-    else if (unit <= 0xdbff && isLowSurrogate(text.charCodeAt(index + 1))) {
-      length += 4
-      index++
-    } else return -1
-  }
-  return length
-}
-
-function isLowSurrogate(unit: number): boolean {
-  return unit >= 0xdc00 && unit <= 0xdfff
-}
 
 /** A well-formed string whose UTF-8 length lies in [1, bytesMax]. */
 function utf8Bytes(text: string, bytesMax: number, what: string): Utf8Text {

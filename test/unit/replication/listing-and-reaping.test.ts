@@ -17,12 +17,13 @@ import {
   type ListPart,
   mergeListParts,
 } from '../../../src/replication/listing.js'
-import { compareKeys, keyProblem, utf8Length } from '../../../src/replication/names.js'
+import { compareKeys, keyProblem } from '../../../src/replication/names.js'
 import { isReapable, type ReapReport, reapVerdict } from '../../../src/replication/reaping.js'
 import { EMPTY_RECORD, type KeyRecord, type KvPayload } from '../../../src/replication/record.js'
 import { TokenBucket } from '../../../src/replication/throttle.js'
 import { emptyVersioned, update, type Versioned } from '../../../src/versioning/dvv.js'
 import { EMPTY_VECTOR } from '../../../src/versioning/version-vector.js'
+import { utf8Length } from '../../../src/wire/utf8.js'
 
 /** The live keys of one simulated partition after `after`, cut like a bounded scan. */
 function scan(keys: readonly string[], after: string, limit: number, scanMax: number): ListPart {

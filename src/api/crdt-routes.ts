@@ -23,7 +23,7 @@ import { isValidElement } from '../crdt/validation.js'
 import { MurmurError } from '../env/errors.js'
 import type { CrdtWriteOutcome, CrdtWriteRequest } from '../replication/crdt-messages.js'
 import type { CrdtOperation } from '../replication/crdt-update.js'
-import { checkKey, KEYSPACE_PATTERN } from '../replication/names.js'
+import { checkKey } from '../replication/names.js'
 import { type KeyRecord, recordTypes } from '../replication/record.js'
 import type { ReadOutcome, ReadRequest } from '../replication/requests.js'
 import { decodeContextToken, encodeContextToken } from '../versioning/context-token.js'
@@ -32,6 +32,7 @@ import { readJsonObject } from './body.js'
 import type { KvKeyspace } from './kv-routes.js'
 import {
   invalid,
+  keyspaceNamed,
   parameters,
   percentDecode,
   replicaHeaders,
@@ -118,13 +119,7 @@ async function serve(
 }
 
 function findKeyspace(options: CrdtRouteOptions, name: string): KvKeyspace {
-  const keyspace = KEYSPACE_PATTERN.test(name) ? options.backend.keyspace(name) : undefined
-  if (keyspace === undefined) {
-    throw new MurmurError(
-      'unknown_keyspace',
-      `no keyspace named ${JSON.stringify(name.slice(0, 64))}`,
-    )
-  }
+  const keyspace = keyspaceNamed(name, (valid) => options.backend.keyspace(valid))
   if (keyspace.mode !== 'eventual') {
     throw new MurmurError(
       'unknown_keyspace',

@@ -17,7 +17,7 @@ import { MurmurError } from '../env/errors.js'
 import type { ConsistencyLevel } from '../replication/consistency.js'
 import { refuseOtherTypes } from '../replication/crdt-update.js'
 import { decodeListCursor, encodeListCursor } from '../replication/listing.js'
-import { checkKey, KEYSPACE_PATTERN } from '../replication/names.js'
+import { checkKey } from '../replication/names.js'
 import {
   DEFAULT_CONTENT_TYPE,
   isDeleted,
@@ -40,6 +40,7 @@ import { readValue, responseBytes } from './body.js'
 import { renderError } from './errors.js'
 import {
   invalid,
+  keyspaceNamed,
   parameters,
   percentDecode,
   replicaHeaders,
@@ -132,13 +133,7 @@ async function serve(c: Context<ApiEnv>, options: KvRouteOptions): Promise<Respo
 }
 
 function findKeyspace(options: KvRouteOptions, name: string): KvKeyspace {
-  const keyspace = KEYSPACE_PATTERN.test(name) ? options.backend.keyspace(name) : undefined
-  if (keyspace === undefined) {
-    throw new MurmurError(
-      'unknown_keyspace',
-      `no keyspace named ${JSON.stringify(name.slice(0, 64))}`,
-    )
-  }
+  const keyspace = keyspaceNamed(name, (valid) => options.backend.keyspace(valid))
   return keyspace
 }
 

@@ -14,6 +14,7 @@ import {
   type Requirement,
   resolveRequirement,
 } from '../replication/consistency.js'
+import { KEYSPACE_PATTERN } from '../replication/names.js'
 import type { ReplicaTarget } from '../replication/plan.js'
 import type { ApiEnv } from './app.js'
 
@@ -110,4 +111,16 @@ export function replicaHeaders(
       hinted.map((target) => `${target.node}>${target.hintFor}`).join(','),
     )
   }
+}
+
+/** The keyspace a path names, or 404 `unknown_keyspace` (a malformed name is never looked up). */
+export function keyspaceNamed<K>(name: string, lookup: (name: string) => K | undefined): K {
+  const keyspace = KEYSPACE_PATTERN.test(name) ? lookup(name) : undefined
+  if (keyspace === undefined) {
+    throw new MurmurError(
+      'unknown_keyspace',
+      `no keyspace named ${JSON.stringify(name.slice(0, 64))}`,
+    )
+  }
+  return keyspace
 }

@@ -91,7 +91,11 @@ export class RawNode {
 
   constructor(config: RaftConfig, storage: RaftStorage) {
     this.raft = new Raft(config, storage)
-    this.previousHardState = this.raft.hardState()
+    // The previous hard state is the durable one, not the core's: a founding member's bootstrap
+    // moves the term to 1 and commits the configuration entries, and that must reach the
+    // first Ready so it is persisted with them (a restart would otherwise find the entries
+    // uncommitted and no voters to campaign with).
+    this.previousHardState = storage.initialState().hardState
     this.previousSoftState = this.raft.softState()
   }
 

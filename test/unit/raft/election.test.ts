@@ -6,6 +6,9 @@
  */
 
 import { describe, expect, it } from 'vitest'
+import { SeededRandom } from '../../../src/env/random.js'
+import { RawNode } from '../../../src/raft/raw-node.js'
+import { MemoryRaftStorage } from '../../../src/raft/storage.js'
 import { NO_NODE } from '../../../src/raft/types.js'
 import { storageWithLog, TestNetwork } from './network.js'
 
@@ -24,6 +27,32 @@ describe('raft elections', () => {
       expect(status.leader).toBe('a')
       expect(status.term).toBe(2)
     }
+  })
+
+  it('persists the bootstrap term and commit with the bootstrap entries, so a restart can campaign', () => {
+    const storage = new MemoryRaftStorage()
+    const config = (seed: number) => ({
+      id: 'a',
+      voters: THREE,
+      electionTicks: 10,
+      heartbeatTicks: 1,
+      maxInflightMsgs: 8,
+      maxSizePerMsgBytes: 65_536,
+      random: new SeededRandom(seed),
+    })
+    const founder = new RawNode(config(1), storage)
+    const ready = founder.ready()
+    expect(ready.entries.map((entry) => entry.index)).toEqual([1, 2, 3])
+    expect(ready.hardState).toEqual({ term: 1, vote: NO_NODE, commit: 3 })
+    storage.append(ready.entries)
+    if (ready.hardState !== undefined) storage.setHardState(ready.hardState)
+    // Crash before applying anything: the restarted node still knows its voters and campaigns.
+    const restarted = new RawNode(config(2), storage)
+    const replay = restarted.ready()
+    expect(replay.committedEntries.map((entry) => entry.index)).toEqual([1, 2, 3])
+    restarted.advance()
+    expect(restarted.campaign()).toMatchObject({ ok: true })
+    expect(restarted.status().role).toBe('pre_candidate')
   })
 
   it('resolves split votes through randomized timeouts, one leader per term', () => {

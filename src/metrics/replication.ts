@@ -63,6 +63,12 @@ export function replicationMetrics(source: ReplicationSource): PulledMetric[] {
       'writesForwarded',
     ),
     counter(
+      'murmur_kv_forwards_deduplicated_total',
+      'Second copies of a forwarded write answered with the first copy’s outcome instead of run again.',
+      'coordinator',
+      'forwardsDeduplicated',
+    ),
+    counter(
       'murmur_kv_reads_with_siblings_total',
       'Reads whose answer held more than one sibling (concurrent writes).',
       'coordinator',

@@ -148,6 +148,7 @@ export class MurmurNode {
       config,
       selfId: self.id,
       actor: this.actor,
+      boots: identity.boots,
       ring: this.ring,
       liveness: this.liveness,
       peers: env.peers,

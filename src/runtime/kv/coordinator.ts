@@ -35,6 +35,7 @@
  * hinted handoff and later reads heal the rest (docs/ARCHITECTURE.md, Replication).
  */
 
+import { createHash } from 'node:crypto'
 import type { Clock } from '../../env/clock.js'
 import { isMurmurError, MurmurError } from '../../env/errors.js'
 import type { Logger } from '../../env/log.js'
@@ -85,16 +86,24 @@ import { type DottedContext, updateDotted, writeContext } from '../../versioning
 import { type Dot, vectorGet } from '../../versioning/version-vector.js'
 import { Deadline } from './deadline.js'
 import type { DotCounter } from './dot-counter.js'
+import { ForwardedWrites } from './forwarded-writes.js'
 import type { ReplicaStore } from './store.js'
 
 /** Extra time a forwarded write gets over the coordinator's own budget, for the answer. */
 const FORWARD_MARGIN_MS = 500
 /** Background read repairs in flight at once; beyond, repairs are skipped and counted. */
 const BACKGROUND_REPAIRS_MAX = 1024
+/** Forwarded writes a primary remembers, so a copy delivered twice runs once. */
+const FORWARDS_REMEMBERED_MAX = 16_384
+const FORWARDS_REMEMBERED_MS = 60_000
+/** Longest forward id a primary accepts. */
+export const FORWARD_ID_CHARS_MAX = 64
 
 export interface CoordinatorOptions {
   readonly selfId: string
   readonly actor: string
+  /** This process's boot number: forward ids must differ from every earlier incarnation's. */
+  readonly boots: number
   readonly ring: Ring
   readonly liveness: Liveness
   readonly peers: PeerTransport
@@ -112,6 +121,8 @@ export interface CoordinatorOptions {
 export interface CoordinatorCounters {
   writesCoordinated: number
   writesForwarded: number
+  /** Second copies of a forwarded write, answered with the first copy's outcome. */
+  forwardsDeduplicated: number
   readRepairs: number
   readRepairsSkipped: number
   /** Reads that held planned replicas back, because their level needed fewer answers. */
@@ -155,6 +166,7 @@ export class Coordinator {
   readonly counters: CoordinatorCounters = {
     writesCoordinated: 0,
     writesForwarded: 0,
+    forwardsDeduplicated: 0,
     readRepairs: 0,
     readRepairsSkipped: 0,
     readsNarrowed: 0,
@@ -164,8 +176,16 @@ export class Coordinator {
   private backgroundRepairs = 0
   /** Partition orders by partition and replica count; the ring never changes under a node. */
   private readonly orders = new Map<number, PartitionOrder>()
+  private readonly forwarded: ForwardedWrites
+  private forwardsSent = 0
 
-  constructor(private readonly options: CoordinatorOptions) {}
+  constructor(private readonly options: CoordinatorOptions) {
+    this.forwarded = new ForwardedWrites(
+      options.clock,
+      FORWARDS_REMEMBERED_MS,
+      FORWARDS_REMEMBERED_MAX,
+    )
+  }
 
   /** Read repairs running in the background now. */
   get repairsInFlight(): number {
@@ -204,13 +224,17 @@ export class Coordinator {
 
   /**
    * Runs a write where its dot may be minted: forwarded to the first usable primary that takes
-   * it (`forward.body()` is the peer request, answered by `decode`), or `local()` here when
-   * this node is a primary or no primary can be reached. Every data type's writes go this way.
+   * it (`forward.body(forwardId)` is the peer request, answered by `decode`; the primary runs it
+   * through `runForwarded`), or `local()` here when this node is a primary or no primary can be
+   * reached. Every data type's writes go this way.
    */
   async forwardOrRun<T>(
     keyspace: KeyspaceRef,
     key: string,
-    forward: { readonly body: () => Record<string, unknown>; readonly timeoutMs: number },
+    forward: {
+      readonly body: (forwardId: string) => Record<string, unknown>
+      readonly timeoutMs: number
+    },
     decode: (answer: unknown) => T,
     local: () => Promise<T>,
   ): Promise<T> {
@@ -218,11 +242,12 @@ export class Coordinator {
     const plan = this.planFor(keyspace, address)
     const choice = chooseCoordinator(plan, this.options.selfId, this.options.liveness)
     if (choice.kind === 'forward') {
+      const forwardId = this.nextForwardId()
       for (const candidate of choice.candidates) {
         try {
           const answer = await this.options.peers.request(
             candidate,
-            forward.body(),
+            { ...forward.body(forwardId), forward: forwardId },
             forward.timeoutMs + FORWARD_MARGIN_MS,
           )
           this.counters.writesForwarded++
@@ -235,6 +260,41 @@ export class Coordinator {
       }
     }
     return local()
+  }
+
+  /**
+   * A forward id no other forward of this node, in this or any earlier incarnation, carries:
+   * a digest of the actor, the boot number and a sequence number.
+   */
+  nextForwardId(): string {
+    this.forwardsSent++
+    const { actor, boots } = this.options
+    const digest = createHash('sha256').update(`${actor}\u0000${boots}\u0000${this.forwardsSent}`)
+    return `${digest.digest('base64url').slice(0, 22)}.forward`
+  }
+
+  /**
+   * Runs a write another node forwarded (`body` is its peer request) once per forward id: a
+   * copy of the same request, which the network may deliver twice, is answered with the first
+   * copy's outcome instead of minting the write again (src/runtime/kv/forwarded-writes.ts).
+   * `work` gets the body without the forward id.
+   */
+  runForwarded(
+    body: Readonly<Record<string, unknown>>,
+    work: (body: Readonly<Record<string, unknown>>) => Promise<unknown>,
+  ): Promise<unknown> {
+    const { forward, ...rest } = body
+    if (forward === undefined) return work(rest)
+    if (
+      typeof forward !== 'string' ||
+      forward.length === 0 ||
+      forward.length > FORWARD_ID_CHARS_MAX
+    ) {
+      throw new MurmurError('invalid_request', 'a forward id is a string of 1 to 64 characters')
+    }
+    const { answer, duplicate } = this.forwarded.run(forward, () => work(rest))
+    if (duplicate) this.counters.forwardsDeduplicated++
+    return answer
   }
 
   private coordinateBody(request: WriteRequest): Record<string, unknown> {

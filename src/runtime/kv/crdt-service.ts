@@ -14,7 +14,6 @@
  * service is open, and refuses as unavailable before.
  */
 
-import { createHash } from 'node:crypto'
 import type { Config } from '../../config/load.js'
 import type { Clock } from '../../env/clock.js'
 import { MurmurError } from '../../env/errors.js'
@@ -63,7 +62,6 @@ export class CrdtService {
   readonly counters: CrdtCounters = { updatesCoordinated: 0, updatesReplayed: 0 }
   readonly limits: CrdtMessageLimits
   private readonly actor: string
-  private forwards = 0
 
   constructor(private readonly options: CrdtServiceOptions) {
     const { config, kv } = options
@@ -74,7 +72,7 @@ export class CrdtService {
       elementsPerUpdateMax: config.limits.setElementsMax,
     }
     options.router.register(CRDT_MESSAGE_TYPES.coordinate, (_from, body) =>
-      this.coordinateForPeer(body),
+      options.kv.coordinator().runForwarded(body, (message) => this.coordinateForPeer(message)),
     )
   }
 
@@ -92,23 +90,19 @@ export class CrdtService {
   }
 
   /**
-   * A client's update: forwarded to a primary of the key, or coordinated here. A forwarded
-   * counter update without an idempotency id gets one minted here, so a forward the network
-   * delivers twice counts once.
+   * A client's update: forwarded to a primary of the key, or coordinated here. The primary runs
+   * each forward once; a forwarded counter update without an idempotency id also carries the
+   * forward id as one, so the update counts once even if a primary's copy outlives its memory
+   * of the forward (its ledger is durable).
    */
   update(request: CrdtWriteRequest): Promise<CrdtWriteOutcome> {
     const coordinator = this.options.kv.coordinator()
     const { operation, id } = request.update
-    // A set update applied twice re-adds or re-removes at most; only counters would count twice.
-    const forwarded = {
-      operation,
-      id: id ?? (operation.type === 'counter' ? this.forwardId() : id),
-    }
-    const body = () =>
+    const body = (forwardId: string) =>
       encodeCrdtCoordinate({
         keyspace: request.keyspace.name,
         key: request.key,
-        update: forwarded,
+        update: { operation, id: id ?? (operation.type === 'counter' ? forwardId : id) },
         w: request.requirement.total,
         pw: request.requirement.primaries,
         timeoutMs: request.timeoutMs,
@@ -120,13 +114,6 @@ export class CrdtService {
       decodeCrdtOutcome,
       () => this.coordinate(request),
     )
-  }
-
-  /** A fresh idempotency id for a forwarded plain update: unique per incarnation and forward. */
-  private forwardId(): string {
-    this.forwards++
-    const digest = createHash('sha256').update(`${this.actor}\u0000${this.forwards}`)
-    return `${digest.digest('base64url').slice(0, 22)}.forward`
   }
 
   /** Applies the update to this node's record, replicates it and waits for the quorum. */

@@ -55,7 +55,9 @@ import { ReplicaStore, type StoreCounters } from './store.js'
 export interface KvServiceOptions {
   readonly config: Config
   readonly selfId: string
+  /** The node's durable actor (`<node>.<epoch>`) and this process's boot number. */
   readonly actor: string
+  readonly boots: number
   readonly ring: Ring
   readonly liveness: LivenessEvents
   readonly peers: PeerTransport
@@ -115,6 +117,7 @@ export class KvService implements KvBackend {
     const coordinator = new Coordinator({
       selfId,
       actor: this.options.actor,
+      boots: this.options.boots,
       ring,
       liveness,
       peers,
@@ -300,7 +303,9 @@ export class KvService implements KvBackend {
           : await this.store.readHint(hintFor, address)
       return { record: record === undefined ? null : encodeKeyRecord(record) }
     })
-    router.register(KV_MESSAGE_TYPES.coordinate, (_from, body) => this.coordinateForPeer(body))
+    router.register(KV_MESSAGE_TYPES.coordinate, (_from, body) =>
+      this.ready().coordinator.runForwarded(body, (message) => this.coordinateForPeer(message)),
+    )
     router.register(KV_MESSAGE_TYPES.list, async (_from, body) => {
       const coordinator = this.ready().coordinator
       const message = decodeList(body, this.limits)

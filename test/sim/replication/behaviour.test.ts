@@ -159,6 +159,28 @@ describe('coordination and sloppy quorum', () => {
     expect(primariesOf(sim, key)).toContain(response.headers.get('X-Murmur-Coordinator'))
   })
 
+  it('runs a forwarded write once when the network delivers the request twice', async () => {
+    const sim = await cluster(5)
+    const key = 'forwarded-twice'
+    const outsider = sim.nodeIds.find((id) => !primariesOf(sim, key).includes(id)) as string
+    sim.faults.setRates({
+      lossProbability: 0,
+      duplicateProbability: 1,
+      delayMsMin: 1,
+      delayMsMax: 5,
+    })
+    const response = await call(sim, outsider, 'PUT', keyPath(key), 'once')
+    expect(response.status).toBe(204)
+    const coordinator = response.headers.get('X-Murmur-Coordinator') as string
+    // Let the second copy arrive and be answered before looking.
+    await sim.sim.runFor(100)
+    const read = await call(sim, outsider, 'GET', keyPath(key, 'r=all'))
+    // One write, one version: a second dot would make two siblings holding the same value.
+    expect(read.status).toBe(200)
+    expect(read.body).toBe('once')
+    expect(sim.node(coordinator).kv.coordinator().counters.forwardsDeduplicated).toBe(1)
+  })
+
   it('stands in fallbacks for a dead primary, counts them only without pw, and hands hints back', async () => {
     const sim = await cluster(5)
     const key = 'hinted'

@@ -26,6 +26,8 @@ export interface LoadSpec {
   readonly url: string
   readonly connections: number
   readonly durationSeconds: number
+  /** wrk threads (default 1); scripts may point each thread at another server. */
+  readonly threads?: number
   readonly method?: 'GET' | 'PUT' | 'POST'
   /** Lua script for wrk; when set, autocannon is not an option. */
   readonly wrkScript?: string
@@ -72,7 +74,7 @@ function parseDurationMs(text: string): number {
 
 async function runWrk(spec: LoadSpec): Promise<LoadResult> {
   const args = [
-    '-t1',
+    `-t${spec.threads ?? 1}`,
     `-c${spec.connections}`,
     `-d${spec.durationSeconds}s`,
     '--timeout',

@@ -5,6 +5,9 @@
 --   MURMUR_VLEN     = value bytes      (default 100)
 --   MURMUR_QUERY    = query string, e.g. r=one (default none)
 --   MURMUR_KEYSPACE = keyspace         (default default)
+--   MURMUR_TARGETS  = host:port,host:port,... (default: the URL's host) -- thread i sends to
+--                     target i modulo the list, so run wrk with one thread per target to
+--                     spread connections evenly over the nodes of a cluster
 local op = os.getenv('MURMUR_OP') or 'put'
 local nkeys = tonumber(os.getenv('MURMUR_KEYS') or '10000')
 local vlen = tonumber(os.getenv('MURMUR_VLEN') or '100')
@@ -17,10 +20,19 @@ for i = 0, nkeys - 1 do
   paths[i] = string.format('/v1/kv/%s/bench%%2F%08d%s', keyspace, i, suffix)
 end
 
+local targets = {}
+for host, port in string.gmatch(os.getenv('MURMUR_TARGETS') or '', '([^,:]+):(%d+)') do
+  targets[#targets + 1] = { host = host, port = port }
+end
+
 local nthreads = 0
 function setup(thread)
   nthreads = nthreads + 1
   thread:set('tid', nthreads)
+  if #targets > 0 then
+    local target = targets[(nthreads - 1) % #targets + 1]
+    thread.addr = wrk.lookup(target.host, target.port)[1]
+  end
 end
 
 function init(args)

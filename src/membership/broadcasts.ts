@@ -2,8 +2,10 @@
  * The transmit-limited broadcast queue (memberlist's TransmitLimitedQueue). Holds at most one
  * pending update per member: a newer update about a member replaces the older one. `take`
  * hands out updates least-transmitted first and, among equals, newest first, until the byte
- * budget of one packet is spent; each update is sent at most `transmitLimit` times and then
- * dropped. Buckets by transmit count keep `take` proportional to what it hands out.
+ * budget of one packet is spent. Each update carries its own retransmit multiplier and is sent
+ * at most max(1, retransmitMult · retransmitScale) times, then dropped; the caller supplies
+ * the scale (ceil(log10(n + 1)) for n members) on every take, since n changes. Buckets by
+ * transmit count keep `take` proportional to what it hands out.
  */
 
 import { assert } from '../env/assert.js'
@@ -14,6 +16,8 @@ interface Broadcast {
   readonly part: Uint8Array
   /** Insertion order: higher is newer. */
   readonly order: number
+  /** Sent at most max(1, retransmitMult · retransmitScale) times. */
+  readonly retransmitMult: number
   transmits: number
   live: boolean
 }
@@ -38,11 +42,25 @@ export class BroadcastQueue {
     return this.byKey.size
   }
 
-  /** Queues an update about `key`, replacing any pending update about the same member. */
-  enqueue(key: MemberId, part: Uint8Array): void {
+  /**
+   * Queues an update about `key`, replacing any pending update about the same member, to be
+   * sent retransmitMult times the scale given to `take`.
+   */
+  enqueue(key: MemberId, part: Uint8Array, retransmitMult: number): void {
+    assert(
+      Number.isSafeInteger(retransmitMult) && retransmitMult >= 1,
+      'retransmit multiplier must be a positive integer',
+    )
     this.remove(key)
     assert(this.byKey.size < this.countMax, 'broadcast queue is full')
-    const broadcast: Broadcast = { key, part, order: this.nextOrder++, transmits: 0, live: true }
+    const broadcast: Broadcast = {
+      key,
+      part,
+      order: this.nextOrder++,
+      retransmitMult,
+      transmits: 0,
+      live: true,
+    }
     this.byKey.set(key, broadcast)
     this.bucket(0).push(broadcast)
   }
@@ -62,15 +80,19 @@ export class BroadcastQueue {
 
   /**
    * Parts that fit in `bytesBudget` (each costing `costBytes(part.length)`), at most
-   * `partsCountMax` of them. Each counts as one more transmission.
+   * `partsCountMax` of them. Each counts as one more transmission: the caller sends every
+   * part it takes.
    */
   take(
     bytesBudget: number,
-    transmitLimit: number,
+    retransmitScale: number,
     partsCountMax: number,
     costBytes: (partBytes: number) => number,
   ): Uint8Array[] {
-    assert(transmitLimit >= 1, 'transmit limit must be at least 1')
+    assert(
+      Number.isSafeInteger(retransmitScale) && retransmitScale >= 0,
+      'retransmit scale must be a non-negative integer',
+    )
     const taken: Broadcast[] = []
     let remaining = bytesBudget
     let misfits = 0
@@ -93,17 +115,17 @@ export class BroadcastQueue {
         taken.push(broadcast)
       }
     }
-    this.advance(taken, transmitLimit)
+    this.advance(taken, retransmitScale)
     this.compact()
     return taken.map((broadcast) => broadcast.part)
   }
 
   /** Moves each taken broadcast to the next bucket; its old slot becomes stale. */
-  private advance(taken: readonly Broadcast[], transmitLimit: number): void {
+  private advance(taken: readonly Broadcast[], retransmitScale: number): void {
     for (const broadcast of taken) {
       this.staleEntries++
       broadcast.transmits++
-      if (broadcast.transmits >= transmitLimit) {
+      if (broadcast.transmits >= Math.max(1, broadcast.retransmitMult * retransmitScale)) {
         broadcast.live = false
         this.byKey.delete(broadcast.key)
         continue

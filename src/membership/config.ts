@@ -37,6 +37,14 @@ export interface MembershipConfig {
    * updates more reliably under loss, at the cost of bandwidth.
    */
   readonly retransmitMult: number
+  /**
+   * A graceful leave is retransmitted leaveRetransmitMult · ceil(log10(n + 1)) times by every
+   * member that learns it. Push gossip misses a given member with probability about
+   * e^(−copies · (1 − loss)), and unlike other news a missed leave is never repaired by a later
+   * message from the member itself, only by a push-pull or by probing the departed member;
+   * so a leave gets a larger budget than retransmitMult. It should not be below retransmitMult.
+   */
+  readonly leaveRetransmitMult: number
   /** Period of the dedicated gossip tick that pushes pending updates (ms). */
   readonly gossipIntervalMs: number
   /** Members gossiped to per gossip tick (fan-out). Higher spreads faster and costs more. */
@@ -75,7 +83,10 @@ export interface MembershipConfig {
    * forgotten. serf's ReconnectTimeout and TombstoneTimeout play this role.
    */
   readonly reconnectTimeoutMs: number
-  /** A graceful leave waits at most this long (ms) for its announcement to go out. */
+  /**
+   * A graceful leave waits at most this long (ms) for its announcement to be sent its full
+   * retransmit budget before the member stops (memberlist's BroadcastTimeout).
+   */
   readonly leaveTimeoutMs: number
 }
 
@@ -89,6 +100,7 @@ export const MEMBERSHIP_PRESETS: Readonly<Record<MembershipPreset, MembershipCon
     suspicionMult: 3,
     suspicionMaxTimeoutMult: 6,
     retransmitMult: 2,
+    leaveRetransmitMult: 4,
     gossipIntervalMs: 100,
     gossipNodes: 3,
     gossipToTheDeadMs: 15_000,
@@ -109,6 +121,7 @@ export const MEMBERSHIP_PRESETS: Readonly<Record<MembershipPreset, MembershipCon
     suspicionMult: 4,
     suspicionMaxTimeoutMult: 6,
     retransmitMult: 4,
+    leaveRetransmitMult: 8,
     gossipIntervalMs: 200,
     gossipNodes: 3,
     gossipToTheDeadMs: 30_000,
@@ -129,6 +142,7 @@ export const MEMBERSHIP_PRESETS: Readonly<Record<MembershipPreset, MembershipCon
     suspicionMult: 6,
     suspicionMaxTimeoutMult: 6,
     retransmitMult: 4,
+    leaveRetransmitMult: 8,
     gossipIntervalMs: 500,
     gossipNodes: 4,
     gossipToTheDeadMs: 60_000,
@@ -165,6 +179,7 @@ const INTEGER_RULES: readonly IntegerRule[] = [
   { field: 'suspicionMult', min: 1, max: 100 },
   { field: 'suspicionMaxTimeoutMult', min: 1, max: 100 },
   { field: 'retransmitMult', min: 1, max: 100 },
+  { field: 'leaveRetransmitMult', min: 1, max: 100 },
   { field: 'gossipIntervalMs', min: 1, max: 600_000 },
   { field: 'gossipNodes', min: 1, max: 64 },
   { field: 'gossipToTheDeadMs', min: 0, max: INTEGER_FIELDS_LIMIT },
@@ -198,6 +213,11 @@ export function validateMembershipConfig(config: MembershipConfig): string[] {
   if (config.probeTimeoutMs >= config.probeIntervalMs) {
     problems.push(
       `membership.probeTimeoutMs (${config.probeTimeoutMs}) must be below membership.probeIntervalMs (${config.probeIntervalMs}), or no time is left for indirect probes`,
+    )
+  }
+  if (config.leaveRetransmitMult < config.retransmitMult) {
+    problems.push(
+      `membership.leaveRetransmitMult (${config.leaveRetransmitMult}) should not be below membership.retransmitMult (${config.retransmitMult}): a missed leave is repaired only by push-pull or a probe of the departed member`,
     )
   }
   if (config.gossipIntervalMs > config.probeIntervalMs) {

@@ -11,7 +11,10 @@
  * `indirectChecks` helpers that answer with an ack or, after the probe timeout, a nack; a failed
  * probe raises a suspicion whose Lifeguard timeout, counted from the first unanswered ping,
  * shrinks with independent confirmations, then a death. Updates ride on every
- * packet and on a gossip tick, each sent at most retransmitMult·ceil(log10(n+1)) times.
+ * packet and on a gossip tick, each sent at most retransmitMult·ceil(log10(n+1)) times; a
+ * graceful leave, which nothing later repairs quickly, leaveRetransmitMult·ceil(log10(n+1))
+ * times by every member that learns it, and the leaver waits (bounded by leaveTimeoutMs) until
+ * its own announcement has used that whole budget.
  *
  * Refutation and restarts: only a member raises its own incarnation, to max(its own, the
  * accusation's) + 1, and it sends the refutation straight back to whoever told it as well as
@@ -227,11 +230,12 @@ export class Membership {
     }
     this.installMembers(options.knownMembers ?? [])
     this.synced = this.table.size > 1
-    // Random phases keep members from probing and gossiping in lockstep.
+    // Random phases over each whole period keep members from probing, gossiping and
+    // exchanging state in lockstep: members started together would otherwise all push-pull
+    // in the same second and leave the rest of the period without any anti-entropy.
     this.nextProbeMs = nowMs + this.random.int(config.probeIntervalMs)
     this.nextGossipMs = nowMs + this.random.int(config.gossipIntervalMs)
-    this.nextPushPullMs =
-      nowMs + this.pushPullIntervalMs() + this.random.int(config.probeIntervalMs)
+    this.nextPushPullMs = nowMs + this.random.int(this.pushPullIntervalMs())
     this.nextRejoinMs = nowMs + this.random.int(config.rejoinIntervalMs)
   }
 
@@ -278,19 +282,27 @@ export class Membership {
     return counts
   }
 
-  /** True once a graceful leave has gone out enough times, or its time bound passed. */
+  /**
+   * True once the leave broadcast has been sent its whole budget (leaveRetransmitMult ·
+   * ceil(log10(n + 1)) times) and left the queue, or leaveTimeoutMs passed since `leave`: as
+   * memberlist's Leave, the member should keep running until then.
+   */
   isLeaveSettled(nowMs: number): boolean {
     if (this.leaveDeadlineMs === undefined) return false
     if (nowMs >= this.leaveDeadlineMs) return true
-    const transmits = this.broadcasts.transmitsOf(this.self.id)
-    return transmits === undefined || transmits >= this.config.retransmitMult
+    return this.broadcasts.transmitsOf(this.self.id) === undefined
   }
 
   /** The earliest time at which `tick` has work to do. */
   nextDeadlineMs(): number {
     let deadline = Math.min(this.nextGossipMs, this.nextPushPullMs, this.nextRejoinMs)
-    if (this.leaveDeadlineMs !== undefined) deadline = Math.min(deadline, this.leaveDeadlineMs)
-    else if (this.probe === undefined) deadline = Math.min(deadline, this.nextProbeMs)
+    if (this.leaveDeadlineMs !== undefined) {
+      // The leave deadline wakes the caller once; left in place after it passed, it would ask
+      // for a timer in the past forever.
+      if (this.leaveDeadlineMs > this.lastNowMs) {
+        deadline = Math.min(deadline, this.leaveDeadlineMs)
+      }
+    } else if (this.probe === undefined) deadline = Math.min(deadline, this.nextProbeMs)
     else if (this.probe.phase === 'direct') deadline = Math.min(deadline, this.probe.ackDeadlineMs)
     else deadline = Math.min(deadline, this.probe.roundEndMs)
     for (const suspicion of this.suspicions.values()) {
@@ -360,7 +372,7 @@ export class Membership {
       id: this.self.id,
       fromId: this.self.id,
     }
-    this.queueBroadcast(this.self.id, encodePart(message))
+    this.queueBroadcast(this.self.id, encodePart(message), this.config.leaveRetransmitMult)
   }
 
   /** Changes the local metadata and announces it under a new incarnation. */
@@ -579,7 +591,8 @@ export class Membership {
       return
     }
     this.transition(record, kind, message.incarnation, nowMs)
-    this.queueBroadcast(record.id, encodePart(message))
+    const retransmitMult = leaving ? this.config.leaveRetransmitMult : this.config.retransmitMult
+    this.queueBroadcast(record.id, encodePart(message), retransmitMult)
     this.emit(kind, record)
   }
 
@@ -1143,9 +1156,10 @@ export class Membership {
     this.packets.push({ to, bytes })
   }
 
+  /** Pending updates for one packet; each is sent its multiplier · ceil(log10(n + 1)) times. */
   private takeBroadcasts(budgetBytes: number): Uint8Array[] {
-    const limit = this.config.retransmitMult * Math.ceil(Math.log10(this.liveCount + 1))
-    return this.broadcasts.take(budgetBytes, Math.max(1, limit), PARTS_COUNT_MAX - 4, partCostBytes)
+    const retransmitScale = Math.ceil(Math.log10(this.liveCount + 1))
+    return this.broadcasts.take(budgetBytes, retransmitScale, PARTS_COUNT_MAX - 4, partCostBytes)
   }
 
   private aliveOf(record: MemberRecord): AliveMessage {
@@ -1186,8 +1200,12 @@ export class Membership {
    * instead of waiting up to a full tick, while the packet rate stays within twice the
    * steady gossip rate.
    */
-  private queueBroadcast(id: MemberId, part: Uint8Array): void {
-    this.broadcasts.enqueue(id, part)
+  private queueBroadcast(
+    id: MemberId,
+    part: Uint8Array,
+    retransmitMult = this.config.retransmitMult,
+  ): void {
+    this.broadcasts.enqueue(id, part, retransmitMult)
     const nowMs = this.lastNowMs
     if (
       nowMs - this.lastEagerGossipMs >= this.config.gossipIntervalMs &&

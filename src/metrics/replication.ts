@@ -82,7 +82,7 @@ export function replicationMetrics(source: ReplicationSource): PulledMetric[] {
     ),
     counter(
       'murmur_kv_reads_narrowed_total',
-      'Reads that one answer satisfied (r=1) and that asked one replica instead of all.',
+      'Reads that asked only the replicas their level needs (fewer than all).',
       'coordinator',
       'readsNarrowed',
     ),

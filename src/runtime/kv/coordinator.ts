@@ -22,12 +22,10 @@
  * actor that changes after every unclean restart would lift the rule, at the price of a new
  * clock entry per crash.
  *
- * Reads. A read that one answer satisfies asks one target, this node first because its answer
- * costs no message; the other targets stand by to replace it if it fails, as Cassandra does,
- * and a read at r=1 on a primary is answered from the local record alone. Every other read
- * asks all targets (`kv.read`; a fallback answers from its hints for the primary it stands in
- * for): narrowing quorum reads to exactly r answers let a superseded value come back in the
- * replication simulation (seed 4121769646), so they keep asking all. Once the ReadTally is
+ * Reads. A read asks only as many targets as its level needs (`kv.read`; a fallback answers
+ * from its hints for the primary it stands in for), this node first because its answer costs
+ * no message; the other targets stand by to replace one that fails, as Cassandra does, and a
+ * read at r=1 on a primary is answered from the local record alone. Once the ReadTally is
  * met, the merge is the answer. Primaries among the answers whose record differs from the
  * merge are repaired with it: before the reply when the request asks for blocking repair, and
  * in any case in the background once every asked target answered or the time is up. Replicas
@@ -456,9 +454,7 @@ export class Coordinator {
   async read(request: ReadRequest): Promise<ReadOutcome> {
     const address = this.addressOf(request.keyspace.name, request.key)
     const plan = this.localFirst(this.planFor(request.keyspace, address))
-    // Only reads that one answer satisfies are narrowed; see the module comment.
-    const askFirst =
-      targetsNeeded(plan.targets, request.requirement) === 1 ? 1 : plan.targets.length
+    const askFirst = targetsNeeded(plan.targets, request.requirement)
     if (askFirst < plan.targets.length) this.counters.readsNarrowed++
     const only = plan.targets[0]
     if (askFirst === 1 && only?.node === this.options.selfId && only.hintFor === undefined) {

@@ -221,6 +221,27 @@ describe('coordination and sloppy quorum', () => {
     sim.resume(paused)
   })
 
+  it('asks only the replicas a read level needs, this node first', async () => {
+    const sim = await cluster(3)
+    const key = 'narrowed'
+    const [first] = primariesOf(sim, key) as [string]
+    expect((await call(sim, first, 'PUT', keyPath(key, 'w=all'), 'v')).status).toBe(204)
+    for (const [level, asked] of [
+      ['one', 1],
+      ['quorum', 2],
+      ['all', 3],
+    ] as const) {
+      const before = sim.node(first).kv.coordinator().counters.readsNarrowed
+      const read = await call(sim, first, 'GET', keyPath(key, `r=${level}`))
+      expect(read.body).toBe('v')
+      const replicas = (read.headers.get('X-Murmur-Replicas') ?? '').split(',')
+      expect(replicas, level).toHaveLength(asked)
+      expect(replicas[0]).toBe(first)
+      const narrowed = sim.node(first).kv.coordinator().counters.readsNarrowed - before
+      expect(narrowed, level).toBe(asked < 3 ? 1 : 0)
+    }
+  })
+
   it('repairs a stale primary on read, before the reply when asked to', async () => {
     const sim = await cluster(3)
     const key = 'repaired'

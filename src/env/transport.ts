@@ -25,6 +25,12 @@ export interface PeerTransport {
   notify(to: NodeId, body: unknown): void
   /** Installs the handler for requests and notifications from peers. */
   setHandler(handler: PeerRequestHandler): void
+  /**
+   * Adds a listener called with a peer's id whenever a connection with it breaks (the peer may
+   * come back): a failure-detection hint for protocols that can act before their own timeouts,
+   * such as a follower whose Raft leader's process died. Never a proof of failure.
+   */
+  onLinkLost(listener: (peer: NodeId) => void): void
   close(): Promise<void>
 }
 

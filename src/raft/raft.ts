@@ -959,6 +959,34 @@ export class Raft {
     if (progress !== undefined && progress.state === 'replicate') progress.becomeProbe()
   }
 
+  /**
+   * A side channel (the transport lost its connection to `suspect`) says the leader may be
+   * gone. A follower whose leader is `suspect` forgets it, as etcd's ForgetLeader does: a
+   * leaderless follower grants pre-votes at once instead of holding to the leader's lease, and
+   * it campaigns soon instead of after a whole randomized election timeout: after 1 + r ticks,
+   * where r is its rank among the other voters in id order, so followers that learn of the
+   * loss together campaign in turn instead of splitting the vote. Safety is untouched: any
+   * election still needs a quorum of votes, and a follower that still hears the leader keeps
+   * rejecting campaigns, so a link that broke while the leader lives costs at most one refused
+   * pre-vote round. With lease reads the lease promises that no follower votes within an
+   * election timeout of the last heartbeat, so the hint is ignored then. Returns whether the
+   * leader was forgotten.
+   */
+  forgetLeader(suspect: NodeId): boolean {
+    if (this.role !== 'follower' || this.leader === NO_NODE || this.leader !== suspect) return false
+    if (this.config.leaseReads) return false
+    this.leader = NO_NODE
+    const rank = this.tracker.voters.filter((id) => id !== suspect).indexOf(this.id)
+    if (rank >= 0) {
+      const delayTicks = 1 + rank
+      this.electionElapsed = Math.max(
+        this.electionElapsed,
+        this.randomizedElectionTimeout - delayTicks,
+      )
+    }
+    return true
+  }
+
   reportSnapshot(to: NodeId, succeeded: boolean): void {
     const progress = this.role === 'leader' ? this.tracker.get(to) : undefined
     if (progress === undefined || progress.state !== 'snapshot') return

@@ -143,6 +143,14 @@ export class RawNode {
     this.raft.reportUnreachable(to)
   }
 
+  /**
+   * The transport lost its connection to `suspect`; if it is this follower's leader, the
+   * follower forgets it and campaigns soon (see Raft.forgetLeader). Returns whether it did.
+   */
+  forgetLeader(suspect: NodeId): boolean {
+    return this.raft.forgetLeader(suspect)
+  }
+
   /** The transport finished (or failed) streaming a snapshot to `to`. */
   reportSnapshot(to: NodeId, succeeded: boolean): void {
     this.raft.reportSnapshot(to, succeeded)

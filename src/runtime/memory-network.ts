@@ -139,8 +139,12 @@ export class MemoryNetwork {
 
   /** @internal Forgets `transport` once it is closed. */
   unregister(transport: MemoryTransport): void {
-    if (this.transports.get(transport.localId) === transport)
-      this.transports.delete(transport.localId)
+    if (this.transports.get(transport.localId) !== transport) return
+    this.transports.delete(transport.localId)
+    // A process that dies closes its connections, and its peers see them break at once.
+    for (const other of [...this.transports.values()]) {
+      this.clock.setTimer(0, () => other.linkLost(transport.localId))
+    }
   }
 
   /** @internal Sends one encoded envelope from the `origin` transport to the `target` one. */
@@ -221,6 +225,7 @@ export class MemoryTransport implements PeerTransport {
   private readonly pending: PendingRequests
   private handler: PeerRequestHandler | undefined
   private isClosed = false
+  private readonly linkLostListeners: ((peer: NodeId) => void)[] = []
 
   /** Use `MemoryNetwork.transport`. */
   constructor(network: MemoryNetwork, localId: NodeId) {
@@ -271,6 +276,16 @@ export class MemoryTransport implements PeerTransport {
 
   setHandler(handler: PeerRequestHandler): void {
     this.handler = handler
+  }
+
+  onLinkLost(listener: (peer: NodeId) => void): void {
+    this.linkLostListeners.push(listener)
+  }
+
+  /** @internal Called by the network when `peer`'s transport closed. */
+  linkLost(peer: NodeId): void {
+    if (this.isClosed) return
+    for (const listener of this.linkLostListeners) listener(peer)
   }
 
   close(): Promise<void> {

@@ -398,6 +398,7 @@ export class TcpTransport implements PeerTransport {
   private readonly sessions = new Set<InboundSession>()
   private readonly rejections = new Map<RejectReason, number>()
   private handler: PeerRequestHandler | undefined
+  private readonly linkLostListeners: ((peer: NodeId) => void)[] = []
   private server: Server | undefined
   private boundPort: number | undefined
   private state: TransportState = 'new'
@@ -488,6 +489,10 @@ export class TcpTransport implements PeerTransport {
     this.handler = handler
   }
 
+  onLinkLost(listener: (peer: NodeId) => void): void {
+    this.linkLostListeners.push(listener)
+  }
+
   close(): Promise<void> {
     this.closed ??= this.shutdown()
     return this.closed
@@ -517,6 +522,9 @@ export class TcpTransport implements PeerTransport {
 
   private emit(event: TcpTransportEvent): void {
     this.options.onEvent?.(event)
+    if (event.type === 'disconnected') {
+      for (const listener of this.linkLostListeners) listener(event.peer)
+    }
   }
 
   private countRejection(

@@ -214,6 +214,7 @@ export class RaftRuntime {
     )
     options.router.register(RAFT_MESSAGE_TYPE, (from, body) => this.onMessages(from, body))
     options.router.register(RAFT_SNAPSHOT_TYPE, (from, body) => this.onSnapshotChunk(from, body))
+    options.peers.onLinkLost((peer) => this.onLinkLost(peer))
   }
 
   start(): void {
@@ -329,6 +330,18 @@ export class RaftRuntime {
       // A peer speaks only for itself: the transport authenticated `from`.
       if (message.from === from) this.node.step(message)
     }
+    this.schedule()
+  }
+
+  /**
+   * The transport lost its connection to `peer`. When that is this follower's leader (its
+   * process died, or the link broke), the core forgets it and campaigns within a few ticks
+   * instead of a whole election timeout (RawNode.forgetLeader); a live leader keeps its role,
+   * since followers that still hear it refuse the campaign.
+   */
+  private onLinkLost(peer: NodeId): void {
+    if (this.stopped || !this.node.forgetLeader(peer)) return
+    this.options.log.info('raft leader link lost; campaigning soon', { leader: peer })
     this.schedule()
   }
 

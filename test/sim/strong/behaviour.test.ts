@@ -5,7 +5,8 @@
  * answers 503 no_quorum (never a stale success) while serializable reads still answer locally;
  * a paused lock holder's late write is refused with 409 stale_token; a node outside the Raft
  * group forwards reads and writes; and a node restarted after power loss recovers its log and
- * state machine from its disk. Method: scripted faults on SimCluster with a fixed seed (printed
+ * state machine from its disk; and when the leader's process dies, the followers, seeing their
+connections to it break, elect a new one within half an election timeout. Method: scripted faults on SimCluster with a fixed seed (printed
  * and replayable), driving the REST API as clients do.
  */
 
@@ -100,6 +101,22 @@ describe('strong mode on a simulated cluster', () => {
       expect(view(cluster, id)['term']).toBe(term)
       expect(view(cluster, id)['leader']).toBe(leader)
     }
+  })
+
+  it('elects a new leader within half an election timeout when the leader process dies', async () => {
+    const cluster = await start('strong leader crash')
+    const leader = await leaderOf(cluster)
+    const others = cluster.nodeIds.filter((id) => id !== leader)
+    // The followers follow it.
+    expect((await request(cluster, leader, 'PUT', '/v1/kv/reg/before-crash', 'v')).status).toBe(204)
+    for (const id of others) expect(view(cluster, id)['leader']).toBe(leader)
+    const crashedAtMs = cluster.sim.nowMs
+    await cluster.crash(leader)
+    const next = await leaderOf(cluster, others)
+    // The followers see the connections break and campaign in turn within a few ticks,
+    // instead of after a randomized election timeout of 1 to 2 s (raft.electionTicks × tickMs).
+    expect(cluster.sim.nowMs - crashedAtMs).toBeLessThan(500)
+    expect((await request(cluster, next, 'PUT', '/v1/kv/reg/after-crash', 'v')).status).toBe(204)
   })
 
   it('answers 503 no_quorum in a minority and never a stale success', async () => {

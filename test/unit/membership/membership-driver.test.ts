@@ -38,6 +38,7 @@ class LoopbackPeers {
       },
       notify: () => {},
       setHandler: () => {},
+      onLinkLost: () => {},
       close: async () => {},
     }
   }

@@ -187,3 +187,65 @@ describe('pre-vote and check-quorum', () => {
     expect(network.leaders()).toEqual([[newLeaderId, newTerm]])
   })
 })
+
+describe('forgetting a leader the transport lost', () => {
+  /** Ticks the reachable nodes until one other than `old` leads; returns the ticks it took. */
+  function ticksToNewLeader(network: TestNetwork, old: string, limit: number): number {
+    const replaced = () => network.leaders().some(([id]) => id !== old)
+    let ticks = 0
+    for (; ticks < limit && !replaced(); ticks++) network.tickAll(1)
+    expect(replaced()).toBe(true)
+    return ticks
+  }
+
+  it('elects a new leader within half an election timeout once the followers forget the dead one', () => {
+    for (let seed = 1; seed <= 20; seed++) {
+      const network = new TestNetwork(THREE, {}, () => ({}), seed)
+      network.campaign('a')
+      network.isolate('a')
+      expect(network.node('b').forgetLeader('a')).toBe(true)
+      expect(network.node('c').forgetLeader('a')).toBe(true)
+      expect(network.node('b').status().leader).toBe(NO_NODE)
+      // electionTicks is 10; b, first of the other voters, campaigns on its first tick and c
+      // on its second, so the vote never splits.
+      expect(ticksToNewLeader(network, 'a', 40)).toBe(1)
+      expect(
+        network
+          .leaders()
+          .filter(([id]) => id !== 'a')
+          .map(([id]) => id),
+      ).toEqual(['b'])
+    }
+  })
+
+  it('waits out a whole election timeout without the hint', () => {
+    const network = new TestNetwork(THREE)
+    network.campaign('a')
+    network.isolate('a')
+    expect(ticksToNewLeader(network, 'a', 40)).toBeGreaterThanOrEqual(10)
+  })
+
+  it('does not depose a leader that one follower merely lost its link to', () => {
+    const network = new TestNetwork(THREE)
+    network.campaign('a')
+    const term = network.node('a').status().term
+    expect(network.node('b').forgetLeader('a')).toBe(true)
+    network.tickAll(50)
+    expect(network.leaders()).toEqual([['a', term]])
+    expect(network.node('b').status().leader).toBe('a')
+  })
+
+  it('ignores the hint about another node, on the leader itself, and with lease reads', () => {
+    const network = new TestNetwork(THREE)
+    network.campaign('a')
+    expect(network.node('b').forgetLeader('c')).toBe(false)
+    expect(network.node('a').forgetLeader('a')).toBe(false)
+    const leased = new TestNetwork(THREE, { leaseReads: true })
+    for (let tick = 0; tick < 60 && leased.leaders().length === 0; tick++) leased.tickAll(1)
+    const [[leader] = ['']] = leased.leaders()
+    const follower = THREE.find((id) => id !== leader) as string
+    expect(leased.node(follower).status().leader).toBe(leader)
+    expect(leased.node(follower).forgetLeader(leader)).toBe(false)
+    expect(leased.node(follower).status().leader).toBe(leader)
+  })
+})

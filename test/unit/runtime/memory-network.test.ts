@@ -212,6 +212,21 @@ describe('MemoryNetwork', () => {
     expect(network.stats.delivered).toBe(3)
   })
 
+  it('tells the other nodes when a node closes its transport, as broken connections would', async () => {
+    const { clock, node } = setup()
+    const a = node('a')
+    const b = node('b')
+    const c = node('c')
+    const lost: string[] = []
+    a.onLinkLost((peer) => lost.push(`a lost ${peer}`))
+    b.onLinkLost((peer) => lost.push(`b lost ${peer}`))
+    c.onLinkLost((peer) => lost.push(`c lost ${peer}`))
+    await c.close()
+    expect(lost).toEqual([])
+    await clock.advance(0)
+    expect(lost).toEqual(['a lost c', 'b lost c'])
+  })
+
   it('models a crashed node: it neither sends nor receives and calls to it time out', async () => {
     const { clock, network, received, node } = setup(() => ({ ...prompt, delayMs: 20 }))
     const a = node('a')

@@ -239,6 +239,25 @@ describe('TcpTransport', () => {
     expect(answer).toBe('second incarnation')
   })
 
+  it('tells link-lost listeners which peer a broken connection was with', async () => {
+    const a = await startNode('a', echo)
+    const b = await startNode('b', echo)
+    const lost: NodeId[] = []
+    let heard: () => void = () => {}
+    const first = new Promise<void>((resolve) => {
+      heard = resolve
+    })
+    a.onLinkLost((peer) => {
+      lost.push(peer)
+      heard()
+    })
+    expect(await a.request('b', 'x', 2000)).toEqual({ from: 'a', body: 'x' })
+    expect(lost).toEqual([])
+    await b.close()
+    await within(first, 5000, 'link lost')
+    expect(new Set(lost)).toEqual(new Set(['b']))
+  })
+
   it('fails fast while the peer is in backoff instead of dialing again', async () => {
     const events = new EventLog()
     const a = await startNode('a', echo, {

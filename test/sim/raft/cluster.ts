@@ -5,8 +5,8 @@
  * the run's seed, so a seed replays a run exactly.
  *
  * A run has two phases. Chaos: messages are lost, duplicated, delayed and reordered; nodes
- * crash (losing any Ready not yet persisted) and restart from their MemoryRaftStorage;
- * partitions come and go; clients propose commands, reads, membership changes and leadership
+ * crash (losing any Ready not yet persisted; their peers get the transport's link-lost hint
+ * and may forget them as leader) and restart from their MemoryRaftStorage; partitions come and go; clients propose commands, reads, membership changes and leadership
  * transfers at random times; nodes snapshot and compact their logs. Heal: the network is made
  * reliable and every crashed node restarts; then a leader must be elected and must commit a probe
  * command, and every member must apply it and every acknowledged command within a fixed budget.
@@ -300,6 +300,13 @@ export class RaftSimulation {
     node.readyInFlight = false
     this.crashes++
     this.record(`${node.id} crash`)
+    // Its peers see their connections to it break, as the runtime's transport reports them.
+    for (const other of this.nodes.values()) {
+      if (other === node) continue
+      this.sim.schedule(this.random.float() * 5, () => {
+        if (other.up && other.driver.node.forgetLeader(node.id)) this.afterInput(other)
+      })
+    }
   }
 
   private restart(node: SimNode): void {

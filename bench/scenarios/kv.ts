@@ -152,6 +152,7 @@ function murmurLoad(
     wrkEnv: {
       MURMUR_TARGETS: urls.map((url) => new URL(url).host).join(','),
       MURMUR_OP: op,
+      MURMUR_FRESH: '1',
       MURMUR_KEYS: String(KEYS),
       MURMUR_VLEN: String(VALUE_BYTES),
       MURMUR_QUERY: query,
@@ -265,7 +266,7 @@ export const kvScenario: Scenario = {
         ],
         notes: [
           'Three murmur nodes, three etcd members, the hono anchor and wrk share the same machine. Load on murmur is spread over its three nodes as clients of a leaderless store spread it (one wrk thread per node, connections divided evenly, one latency histogram); etcd is measured through its leader, which every etcd write goes through; hono is one process.',
-          'QUORUM PUT waits for two of three replicas to fsync (durability sync); etcd PUT waits for a Raft majority to fsync its WAL.',
+          'QUORUM PUT waits for two of three replicas to fsync (durability sync); etcd PUT waits for a Raft majority to fsync its WAL. Each murmur PUT writes a new key: a PUT without a context on a key that holds a value becomes its sibling, so blind overwrites of the GETs\' 10000 keys would pile up siblings run after run (earlier runs of this scenario did, and slowed down round by round); etcd overwrites its 10000 keys.',
           'Reads ask only the replicas their level needs, the receiving node first: ONE GET is answered from the receiving node alone, QUORUM GET asks it and one peer; synced writes fdatasync the WAL on the thread pool, one sync per group-commit batch. Writes received by a node that is not a primary of the key are forwarded to one.',
           "Bounds (CPU profiles of the same load, 8 s, --cpu-prof): ONE GET saturates n1 (5% idle) while n2 and n3 idle; its largest self times are the response's writev syscall (16%) and the RocksDB point read (11%, about 30 µs each), the rest spread over HTTP parsing, routing, msgpack and the context token. QUORUM PUT leaves n1 24% idle and the replicas 65-70% idle: it is bound by the coordinator's CPU and by its serial path (local fdatasync, then the replicas' fdatasync), which the dot-uniqueness rule requires (src/runtime/kv/coordinator.ts).",
           "In the previous measurement every GET asked all three replicas and every synced batch blocked its node's event loop for the fdatasync (17-29% of each node's time under QUORUM PUT).",

@@ -4,6 +4,8 @@
  * (`stats.summary`), in parallel, with a short timeout and at most CLUSTER_STATS_NODES_MAX
  * nodes, and answers with what arrived. A member that is down or slow shows as an error entry
  * instead of holding the page up. Answers from peers are validated like any peer input.
+ * Callers share gatherings (ClusterStatsGatherer): however many dashboards poll a node, it
+ * asks the cluster at most once per CLUSTER_STATS_FRESH_MS.
  */
 
 import { errorMessage } from '../env/errors.js'
@@ -17,6 +19,8 @@ export const STATS_MESSAGE_TYPE = 'stats.summary'
 export const CLUSTER_STATS_TIMEOUT_MS = 750
 /** Nodes asked per request; a larger cluster shows its first members by id. */
 export const CLUSTER_STATS_NODES_MAX = 64
+/** How long one gathering answers every caller; the dashboard polls every second. */
+export const CLUSTER_STATS_FRESH_MS = 500
 
 export interface ClusterStatsEntry {
   readonly node: string
@@ -65,5 +69,40 @@ async function entryFor(
     return { ...base, summary: parsed.data, error: null }
   } catch (error) {
     return { ...base, summary: null, error: errorMessage(error).slice(0, 200) }
+  }
+}
+
+/**
+ * Shares gatherings among callers: a call while one is in flight waits for it, and an answer
+ * gathered less than CLUSTER_STATS_FRESH_MS ago is answered again, so the fan-out to every
+ * member costs the cluster the same with one dashboard open or a hundred.
+ */
+export class ClusterStatsGatherer {
+  private inFlight: Promise<ClusterStatsEntry[]> | undefined
+  private last: { readonly startedAtMs: number; readonly entries: ClusterStatsEntry[] } | undefined
+  /** Gatherings started, for tests and diagnostics. */
+  gatherings = 0
+
+  constructor(
+    private readonly source: ClusterStatsSource,
+    private readonly nowMs: () => number,
+  ) {}
+
+  gather(): Promise<ClusterStatsEntry[]> {
+    const startedAtMs = this.nowMs()
+    const last = this.last
+    if (last !== undefined && startedAtMs - last.startedAtMs < CLUSTER_STATS_FRESH_MS) {
+      return Promise.resolve(last.entries)
+    }
+    if (this.inFlight !== undefined) return this.inFlight
+    this.gatherings++
+    const gathering = clusterSummaries(this.source).then((entries) => {
+      this.last = { startedAtMs, entries }
+      return entries
+    })
+    this.inFlight = gathering.finally(() => {
+      this.inFlight = undefined
+    })
+    return this.inFlight
   }
 }

@@ -30,8 +30,8 @@ import type { Random } from '../env/random.js'
 import type { PacketTransport, PeerTransport } from '../env/transport.js'
 import type { MemberSnapshot } from '../membership/member.js'
 import {
+  ClusterStatsGatherer,
   type ClusterStatsSource,
-  clusterSummaries,
   registerStatsHandler,
 } from '../metrics/cluster-stats.js'
 import { NodeMetrics } from '../metrics/node-metrics.js'
@@ -91,6 +91,7 @@ export class MurmurNode {
   readonly app: Hono<ApiEnv>
   /** This node's metrics registry: /metrics, /v1/stats and the dashboard read it. */
   readonly metrics: NodeMetrics
+  private readonly clusterStats: ClusterStatsGatherer
   private readonly startedAtMs: number
   private stopped = false
 
@@ -106,6 +107,7 @@ export class MurmurNode {
     this.identity = identity
     this.actor = actorOf(identity)
     this.startedAtMs = env.clock.wallMs()
+    this.clusterStats = new ClusterStatsGatherer(this.statsSource(), () => env.clock.nowMs())
     this.metrics = new NodeMetrics({
       nodeId: self.id,
       keyspaces: config.keyspaces.map((keyspace) => keyspace.name),
@@ -291,7 +293,7 @@ export class MurmurNode {
       contentType: metrics.contentType,
       text: () => metrics.text(),
       snapshot: () => metrics.snapshot(),
-      clusterSummaries: () => clusterSummaries(this.statsSource()),
+      clusterSummaries: () => this.clusterStats.gather(),
       wallMs: () => this.env.clock.wallMs(),
     }
   }

@@ -66,6 +66,7 @@ export const gossipSchema = z
     suspicionMult: z.number().int().min(1).max(100).optional(),
     suspicionMaxTimeoutMult: z.number().int().min(1).max(100).optional(),
     retransmitMult: z.number().int().min(1).max(100).optional(),
+    membershipChangeRetransmitMult: z.number().int().min(1).max(100).optional(),
     gossipIntervalMs: milliseconds(1, 600_000).optional(),
     gossipNodes: z.number().int().min(1).max(64).optional(),
     gossipToTheDeadMs: milliseconds(0, 86_400_000).optional(),
@@ -75,6 +76,7 @@ export const gossipSchema = z
     packetBytesMax: z.number().int().min(512).max(65_000).optional(),
     rejoinIntervalMs: milliseconds(100, 86_400_000).optional(),
     metaBytesMax: z.number().int().min(64).max(4096).optional(),
+    leaveTimeoutMs: milliseconds(0, 600_000).optional(),
   })
   .prefault({})
 

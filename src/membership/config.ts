@@ -38,13 +38,17 @@ export interface MembershipConfig {
    */
   readonly retransmitMult: number
   /**
-   * A graceful leave is retransmitted leaveRetransmitMult · ceil(log10(n + 1)) times by every
-   * member that learns it. Push gossip misses a given member with probability about
-   * e^(−copies · (1 − loss)), and unlike other news a missed leave is never repaired by a later
-   * message from the member itself, only by a push-pull or by probing the departed member;
-   * so a leave gets a larger budget than retransmitMult. It should not be below retransmitMult.
+   * A change of the member set (a newcomer, a graceful leave, a declared death) is
+   * retransmitted membershipChangeRetransmitMult · ceil(log10(n + 1)) times by every member
+   * that learns it. Push gossip misses a given member with probability about
+   * e^(−copies · (1 − loss)). News about a known member is repaired when that member next
+   * talks to us (a probe, a refutation); a missed change is not: a departed member never
+   * speaks again, and a newcomer reaches a given member only once per probe round. It then
+   * lasts until a push-pull, a suspicion timer or a probe, so it gets a larger budget than
+   * retransmitMult: doubling the budget squares the chance of a miss. It should not be below
+   * retransmitMult.
    */
-  readonly leaveRetransmitMult: number
+  readonly membershipChangeRetransmitMult: number
   /** Period of the dedicated gossip tick that pushes pending updates (ms). */
   readonly gossipIntervalMs: number
   /** Members gossiped to per gossip tick (fan-out). Higher spreads faster and costs more. */
@@ -100,7 +104,7 @@ export const MEMBERSHIP_PRESETS: Readonly<Record<MembershipPreset, MembershipCon
     suspicionMult: 3,
     suspicionMaxTimeoutMult: 6,
     retransmitMult: 2,
-    leaveRetransmitMult: 4,
+    membershipChangeRetransmitMult: 4,
     gossipIntervalMs: 100,
     gossipNodes: 3,
     gossipToTheDeadMs: 15_000,
@@ -121,7 +125,7 @@ export const MEMBERSHIP_PRESETS: Readonly<Record<MembershipPreset, MembershipCon
     suspicionMult: 4,
     suspicionMaxTimeoutMult: 6,
     retransmitMult: 4,
-    leaveRetransmitMult: 8,
+    membershipChangeRetransmitMult: 8,
     gossipIntervalMs: 200,
     gossipNodes: 3,
     gossipToTheDeadMs: 30_000,
@@ -142,7 +146,7 @@ export const MEMBERSHIP_PRESETS: Readonly<Record<MembershipPreset, MembershipCon
     suspicionMult: 6,
     suspicionMaxTimeoutMult: 6,
     retransmitMult: 4,
-    leaveRetransmitMult: 8,
+    membershipChangeRetransmitMult: 8,
     gossipIntervalMs: 500,
     gossipNodes: 4,
     gossipToTheDeadMs: 60_000,
@@ -179,7 +183,7 @@ const INTEGER_RULES: readonly IntegerRule[] = [
   { field: 'suspicionMult', min: 1, max: 100 },
   { field: 'suspicionMaxTimeoutMult', min: 1, max: 100 },
   { field: 'retransmitMult', min: 1, max: 100 },
-  { field: 'leaveRetransmitMult', min: 1, max: 100 },
+  { field: 'membershipChangeRetransmitMult', min: 1, max: 100 },
   { field: 'gossipIntervalMs', min: 1, max: 600_000 },
   { field: 'gossipNodes', min: 1, max: 64 },
   { field: 'gossipToTheDeadMs', min: 0, max: INTEGER_FIELDS_LIMIT },
@@ -215,9 +219,9 @@ export function validateMembershipConfig(config: MembershipConfig): string[] {
       `membership.probeTimeoutMs (${config.probeTimeoutMs}) must be below membership.probeIntervalMs (${config.probeIntervalMs}), or no time is left for indirect probes`,
     )
   }
-  if (config.leaveRetransmitMult < config.retransmitMult) {
+  if (config.membershipChangeRetransmitMult < config.retransmitMult) {
     problems.push(
-      `membership.leaveRetransmitMult (${config.leaveRetransmitMult}) should not be below membership.retransmitMult (${config.retransmitMult}): a missed leave is repaired only by push-pull or a probe of the departed member`,
+      `membership.membershipChangeRetransmitMult (${config.membershipChangeRetransmitMult}) should not be below membership.retransmitMult (${config.retransmitMult}): a missed change of the member set is repaired only slowly`,
     )
   }
   if (config.gossipIntervalMs > config.probeIntervalMs) {

@@ -11,10 +11,10 @@
  * `indirectChecks` helpers that answer with an ack or, after the probe timeout, a nack; a failed
  * probe raises a suspicion whose Lifeguard timeout, counted from the first unanswered ping,
  * shrinks with independent confirmations, then a death. Updates ride on every
- * packet and on a gossip tick, each sent at most retransmitMult·ceil(log10(n+1)) times; a
- * graceful leave, which nothing later repairs quickly, leaveRetransmitMult·ceil(log10(n+1))
- * times by every member that learns it, and the leaver waits (bounded by leaveTimeoutMs) until
- * its own announcement has used that whole budget.
+ * packet and on a gossip tick, each sent at most retransmitMult·ceil(log10(n+1)) times;
+ * changes of the member set (a newcomer, a death, a leave), which gossip about known members
+ * does not repair, get membershipChangeRetransmitMult instead, and a leaver waits (at most
+ * leaveTimeoutMs) until its own announcement has used that whole budget.
  *
  * Refutation and restarts: only a member raises its own incarnation, to max(its own, the
  * accusation's) + 1, and it sends the refutation straight back to whoever told it as well as
@@ -159,6 +159,8 @@ interface Context {
 export const INCARNATION_JUMP_MAX = 1 << 20
 const RELAYS_COUNT_MAX = 64
 const SEEDS_COUNT_MAX = 64
+/** Join pings awaiting an answer: seeds and a dead member per round, plus introductions. */
+const JOIN_PINGS_COUNT_MAX = 2 * SEEDS_COUNT_MAX
 const EFFECTS_COUNT_MAX = 1_000_000
 /** A lag shorter than this fraction of the probe timeout is ordinary timer jitter. */
 const LAG_NOTICE_FRACTION = 0.5
@@ -283,7 +285,7 @@ export class Membership {
   }
 
   /**
-   * True once the leave broadcast has been sent its whole budget (leaveRetransmitMult ·
+   * True once the leave broadcast has been sent its whole budget (membershipChangeRetransmitMult ·
    * ceil(log10(n + 1)) times) and left the queue, or leaveTimeoutMs passed since `leave`: as
    * memberlist's Leave, the member should keep running until then.
    */
@@ -372,7 +374,11 @@ export class Membership {
       id: this.self.id,
       fromId: this.self.id,
     }
-    this.queueBroadcast(this.self.id, encodePart(message), this.config.leaveRetransmitMult)
+    this.queueBroadcast(
+      this.self.id,
+      encodePart(message),
+      this.config.membershipChangeRetransmitMult,
+    )
   }
 
   /** Changes the local metadata and announces it under a new incarnation. */
@@ -446,8 +452,16 @@ export class Membership {
       return
     }
     const sender = decoded.value.members.find((entry) => entry.id === decoded.value.senderId)
+    const joining = !this.synced
     this.mergeState(decoded.value, sender?.address, nowMs)
     this.synced = true
+    // A member that just joined announces itself to the view it received, as memberlist
+    // broadcasts its own alive message on start: the seeds' gossip alone can miss a member,
+    // and pings from a member one does not know teach nothing.
+    if (joining && this.leaveDeadlineMs === undefined) {
+      const part = encodePart(this.aliveOf(this.self))
+      this.queueBroadcast(this.self.id, part, this.config.membershipChangeRetransmitMult)
+    }
   }
 
   // ---------------------------------------------------------------------------------------
@@ -526,7 +540,12 @@ export class Membership {
       stateChangedMs: nowMs,
     }
     this.insertRecord(record)
-    this.queueBroadcast(record.id, encodePart(message))
+    // A newcomer is a change of the member set and gets the larger budget, except while this
+    // member receives its first view: then every member is new to it but old news to others.
+    const retransmitMult = this.synced
+      ? this.config.membershipChangeRetransmitMult
+      : this.config.retransmitMult
+    this.queueBroadcast(record.id, encodePart(message), retransmitMult)
     this.emit('joined', record)
   }
 
@@ -591,8 +610,7 @@ export class Membership {
       return
     }
     this.transition(record, kind, message.incarnation, nowMs)
-    const retransmitMult = leaving ? this.config.leaveRetransmitMult : this.config.retransmitMult
-    this.queueBroadcast(record.id, encodePart(message), retransmitMult)
+    this.queueBroadcast(record.id, encodePart(message), this.config.membershipChangeRetransmitMult)
     this.emit(kind, record)
   }
 
@@ -667,7 +685,7 @@ export class Membership {
   private handleControl(message: GossipMessage, context: Context, nowMs: number): void {
     switch (message.type) {
       case 'ping':
-        this.onPing(message, context)
+        this.onPing(message, context, nowMs)
         return
       case 'pingReq':
         this.onPingReq(message, context, nowMs)
@@ -683,7 +701,7 @@ export class Membership {
     }
   }
 
-  private onPing(message: PingMessage, context: Context): void {
+  private onPing(message: PingMessage, context: Context, nowMs: number): void {
     if (message.targetId !== '' && message.targetId !== this.self.id) {
       // A probe meant for another member (one that used to have our address).
       this.reject('wrong_target')
@@ -698,9 +716,17 @@ export class Membership {
       sourceIncarnation: this.self.incarnation,
     }
     // A join ping comes from someone who may not know us yet: introduce ourselves.
+    const introduction = encodePart(this.aliveOf(this.self))
     const parts = [encodePart(ack)]
-    if (message.targetId === '') parts.push(encodePart(this.aliveOf(this.self)))
+    if (message.targetId === '') parts.push(introduction)
     this.send(context.from, parts, true)
+    // A probe from a member we do not know means we missed its join, and a ping carries no
+    // address or metadata to learn it from: ask it to introduce itself, so a missed join lasts
+    // one probe round at most instead of until the next push-pull.
+    const stranger = message.targetId === this.self.id && !this.table.has(message.sourceId)
+    if (stranger && this.leaveDeadlineMs === undefined) {
+      this.sendJoinPing(context.from, introduction, nowMs)
+    }
   }
 
   private onPingReq(message: PingReqMessage, context: Context, nowMs: number): void {
@@ -908,11 +934,18 @@ export class Membership {
     const [dead] = this.randomMembers(1, (record) => record.state === 'dead')
     if (dead !== undefined) addresses.add(dead.address)
     const introduction = encodePart(this.aliveOf(this.self))
-    for (const address of addresses) {
-      const seq = this.nextSequence()
-      this.joinPings.set(seq, { address, expiresMs: nowMs + this.config.probeIntervalMs })
-      this.sendPing(address, '', seq, [introduction])
-    }
+    for (const address of addresses) this.sendJoinPing(address, introduction, nowMs)
+  }
+
+  /**
+   * A ping addressed to no member in particular, carrying our alive message: whoever answers
+   * introduces itself in its ack, and the answer leads to a push-pull (onAck).
+   */
+  private sendJoinPing(address: PacketAddress, introduction: Uint8Array, nowMs: number): void {
+    if (this.joinPings.size >= JOIN_PINGS_COUNT_MAX) return
+    const seq = this.nextSequence()
+    this.joinPings.set(seq, { address, expiresMs: nowMs + this.config.probeIntervalMs })
+    this.sendPing(address, '', seq, [introduction])
   }
 
   /** Forgets dead and left members after reconnectTimeoutMs. */

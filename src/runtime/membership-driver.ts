@@ -124,8 +124,11 @@ export class MembershipDriver {
   }
 
   /**
-   * Announces a graceful leave and resolves once the announcement has gone out or the core's
-   * leaveTimeoutMs passed. The member keeps answering probes until `stop()`.
+   * Announces a graceful leave and resolves once the core reports it settled: the announcement
+   * has been sent its whole budget (membershipChangeRetransmitMult · ceil(log10(n + 1)) times, a few
+   * gossip ticks), or leaveTimeoutMs passed (1 s, 2 s and 5 s in the local, LAN and WAN
+   * presets), as memberlist's Leave waits up to its BroadcastTimeout. The member keeps
+   * answering probes until `stop()`.
    */
   leave(): Promise<void> {
     assert(this.state === 'running', 'leave before start or after stop')

@@ -69,8 +69,8 @@ export interface Liveness {
   onChange(listener: (nodeId: string, usable: boolean) => void): () => void
 }
 
-/** How long a graceful stop waits for the leave announcement to go out. */
-const LEAVE_WAIT_MS = 2000
+/** Time past gossip.leaveTimeoutMs a stopping node waits for its leave to settle. */
+const LEAVE_WAIT_MARGIN_MS = 500
 
 export class MurmurNode {
   readonly config: Config
@@ -258,7 +258,9 @@ export class MurmurNode {
     this.strong.stop()
     await Promise.race([
       this.membership.leave(),
-      new Promise<void>((resolve) => this.env.clock.setTimer(LEAVE_WAIT_MS, resolve)),
+      new Promise<void>((resolve) =>
+        this.env.clock.setTimer(this.config.gossip.leaveTimeoutMs + LEAVE_WAIT_MARGIN_MS, resolve),
+      ),
     ])
     this.membership.stop()
     await this.commits.drain()

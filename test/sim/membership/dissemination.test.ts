@@ -8,13 +8,16 @@
  * 1-5 ms delays; each run prints its seed and the observed rounds. Rounds are counted from the
  * first member holding the news (for a crash: the first death declaration; for a leave: the
  * leave call) to the last one.
- * CI runs 3 seeds of the product target; MURMUR_DISSEMINATION_SEEDS=1000 runs the full target
- * (about 1.5 s per seed). MURMUR_SEED replays any single run.
+ * CI runs one fresh seed per cluster size and loss rate, plus recorded seeds that once failed,
+ * and 3 seeds of the product target. MURMUR_SEED_COUNT=300 runs 300 seeds of each scenario
+ * (about 1 s per seed at n=100; filter with -t) and prints the worst rounds;
+ * MURMUR_DISSEMINATION_SEEDS=1000 runs the full product target (about 1.5 s per seed).
+ * MURMUR_SEED replays any single run.
  */
 
 import { describe, expect, it } from 'vitest'
 import { MEMBERSHIP_PRESETS } from '../../../src/membership/config.js'
-import { failureWithSeed, pickSeed, pickSeeds } from '../seed.js'
+import { failureWithSeed, pickSeeds } from '../seed.js'
 import { MembershipCluster, memberName, summarize } from './cluster.js'
 import { disseminationRoundsBound, Spread } from './spread.js'
 
@@ -89,6 +92,38 @@ function joinCrashLeave(n: number, loss: number, seed: number): ScenarioResult {
   }
 }
 
+/**
+ * Seeds that once broke a bound, replayed on every run. 3550978203: at n=100 and 10% loss one
+ * member received 3 of the ~1180 copies of a leave, all lost, and learned it 65 s later.
+ */
+const RECORDED_SEEDS = [{ n: 100, loss: 0.1, seed: 3_550_978_203 }]
+
+/** Runs one scenario, prints its rounds, and fails naming the seed when a bound is broken. */
+function checkJoinCrashLeave(
+  n: number,
+  loss: number,
+  seed: number,
+  quiet: boolean,
+): ScenarioResult {
+  const startedMs = performance.now()
+  const bound = disseminationRoundsBound(n, config.gossipNodes, loss)
+  try {
+    const result = joinCrashLeave(n, loss, seed)
+    if (!quiet) {
+      console.log(
+        `[sim] n=${n} loss=${loss}: join ${result.joinRounds.toFixed(1)} rounds, crash detected after ${(result.crashDetectionMs / 1000).toFixed(1)} s then ${result.crashRounds.toFixed(1)} rounds, leave ${result.leaveRounds.toFixed(1)} rounds (bound ${bound}); ${((performance.now() - startedMs) / 1000).toFixed(1)} s wall`,
+      )
+    }
+    expect(result.falseDeaths).toBe(0)
+    expect(result.joinRounds).toBeLessThanOrEqual(bound)
+    expect(result.crashRounds).toBeLessThanOrEqual(bound)
+    expect(result.leaveRounds).toBeLessThanOrEqual(bound)
+    return result
+  } catch (error) {
+    throw failureWithSeed(seed, error)
+  }
+}
+
 /** Seeds for the product target: 3 in CI; MURMUR_DISSEMINATION_SEEDS=1000 for the full run. */
 function productTargetSeeds(): number {
   const fromEnv = process.env['MURMUR_DISSEMINATION_SEEDS']
@@ -104,23 +139,23 @@ describe('membership dissemination', () => {
   for (const n of [100, 1000]) {
     for (const loss of [0.01, 0.1]) {
       it(`join, crash and leave reach all ${n} members at ${loss * 100}% loss`, () => {
-        const seed = pickSeed(`membership join/crash/leave n=${n} loss=${loss}`)
+        const seeds = pickSeeds(`membership join/crash/leave n=${n} loss=${loss}`, 1)
         const startedMs = performance.now()
-        const result = joinCrashLeave(n, loss, seed)
-        const bound = disseminationRoundsBound(n, config.gossipNodes, loss)
-        console.log(
-          `[sim] n=${n} loss=${loss}: join ${result.joinRounds.toFixed(1)} rounds, crash detected after ${(result.crashDetectionMs / 1000).toFixed(1)} s then ${result.crashRounds.toFixed(1)} rounds, leave ${result.leaveRounds.toFixed(1)} rounds (bound ${bound}); ${((performance.now() - startedMs) / 1000).toFixed(1)} s wall`,
-        )
-        try {
-          expect(result.falseDeaths).toBe(0)
-          expect(result.joinRounds).toBeLessThanOrEqual(bound)
-          expect(result.crashRounds).toBeLessThanOrEqual(bound)
-          expect(result.leaveRounds).toBeLessThanOrEqual(bound)
-        } catch (error) {
-          throw failureWithSeed(seed, error)
+        const results = seeds.map((seed) => checkJoinCrashLeave(n, loss, seed, seeds.length > 1))
+        if (seeds.length > 1) {
+          const rounds = (pick: (result: ScenarioResult) => number) => summarize(results.map(pick))
+          console.log(
+            `[sim] n=${n} loss=${loss}, ${seeds.length} seeds: join rounds ${rounds((result) => result.joinRounds)}; crash rounds ${rounds((result) => result.crashRounds)}; leave rounds ${rounds((result) => result.leaveRounds)}; ${((performance.now() - startedMs) / 1000).toFixed(1)} s wall`,
+          )
         }
-      }, 120_000)
+      }, 3_600_000)
     }
+  }
+
+  for (const { n, loss, seed } of RECORDED_SEEDS) {
+    it(`recorded seed ${seed}: join, crash and leave reach all ${n} members at ${loss * 100}% loss`, () => {
+      checkJoinCrashLeave(n, loss, seed, false)
+    }, 120_000)
   }
 
   it('product target: one update reaches 1000 members within 10 rounds at 1% loss', () => {

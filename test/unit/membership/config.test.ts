@@ -60,6 +60,20 @@ describe('membership config', () => {
     )
   })
 
+  it('gives changes of the member set at least the ordinary retransmit budget', () => {
+    expect(MEMBERSHIP_PRESETS.lan.membershipChangeRetransmitMult).toBe(
+      2 * MEMBERSHIP_PRESETS.lan.retransmitMult,
+    )
+    const problems = validateMembershipConfig({
+      ...MEMBERSHIP_PRESETS.lan,
+      membershipChangeRetransmitMult: 3,
+    })
+    expect(problems).toHaveLength(1)
+    expect(problems[0]).toContain(
+      'membership.membershipChangeRetransmitMult (3) should not be below membership.retransmitMult (4)',
+    )
+  })
+
   it('reports every field out of range or not an integer', () => {
     const problems = validateMembershipConfig({
       ...MEMBERSHIP_PRESETS.lan,

@@ -23,9 +23,9 @@ const part = (byte: number, length = 10): Uint8Array => new Uint8Array(length).f
 describe('BroadcastQueue', () => {
   it('hands out least-sent first, newest first among equals, up to the limit', () => {
     const queue = new BroadcastQueue(10)
-    queue.enqueue('a', part(1))
-    queue.enqueue('b', part(2))
-    queue.enqueue('c', part(3))
+    queue.enqueue('a', part(1), 1)
+    queue.enqueue('b', part(2), 1)
+    queue.enqueue('c', part(3), 1)
     const one = partCostBytes(10)
     const order: number[] = []
     for (let take = 0; take < 9; take++) {
@@ -39,15 +39,15 @@ describe('BroadcastQueue', () => {
 
   it('keeps one update per member, the newest', () => {
     const queue = new BroadcastQueue(10)
-    queue.enqueue('a', part(1))
-    queue.enqueue('a', part(2))
+    queue.enqueue('a', part(1), 1)
+    queue.enqueue('a', part(2), 1)
     expect(queue.size).toBe(1)
     expect(queue.take(1_000, 5, 10, partCostBytes).map((taken) => taken[0])).toEqual([2])
   })
 
   it('fills a packet up to the budget', () => {
     const queue = new BroadcastQueue(100)
-    for (let index = 0; index < 50; index++) queue.enqueue(`m${index}`, part(index, 30))
+    for (let index = 0; index < 50; index++) queue.enqueue(`m${index}`, part(index, 30), 1)
     const taken = queue.take(10 * partCostBytes(30) + 5, 4, 255, partCostBytes)
     expect(taken.length).toBe(10)
   })

@@ -129,7 +129,9 @@ describe('strong mode on a simulated cluster', () => {
     expect((await request(cluster, newLeader, 'PUT', '/v1/kv/reg/x', 'after')).status).toBe(204)
     const write = await request(cluster, leader, 'PUT', '/v1/kv/reg/x?timeout=2000', 'lost')
     expect(write.status).toBe(503)
-    expect(errorOf(write)).toMatchObject({ code: 'no_quorum', definite: false })
+    // Indefinite when the old leader still took the proposal, definite once check-quorum made
+    // it step down (it then knows no leader and proposes nothing); which depends on timing.
+    expect(errorOf(write)).toMatchObject({ code: 'no_quorum' })
     const read = await request(cluster, leader, 'GET', '/v1/kv/reg/x?timeout=2000')
     expect(read.status).toBe(503)
     expect(errorOf(read)).toMatchObject({ code: 'no_quorum' })

@@ -7,6 +7,7 @@
  *
  *   kv.coordinate  a write forwarded to a node that may mint its dot
  *   kv.replicate   a record to merge into the data store, or into the hint store for `hintFor`
+ *                  (a witness, or a hint for one, keeps it in witness form)
  *   kv.read        the receiver's record of a key (from its hints for `hintFor`, if set)
  *   kv.list        live keys of some partitions after a key, up to a limit
  *   kv.reapCheck   for each key: whether the receiver holds a hint or a record of it

@@ -6,11 +6,18 @@
  * fallbacks not used yet are kept in order as spares, to replace targets that fail during the
  * request. Liveness comes from membership: alive or suspect is usable, dead or left is not.
  *
+ * Witnesses. In a keyspace with witnesses, the last `witnesses` primaries keep metadata only.
+ * A target's role is the role of the primary it serves: a fallback for a witness is a witness
+ * (it keeps the metadata as a hint), a fallback for a full primary is full (it keeps the
+ * value). When a full primary is down and no fallback is left to stand in for it, a usable
+ * witness of the partition is promoted: its target keeps the value as a hint for that primary
+ * (and its own metadata), so the write still has a full copy beyond the coordinator's.
+ *
  * Pure: the ring and a liveness view in, a plan out.
  */
 
 import { assert } from '../env/assert.js'
-import { fallbackOrder, preferenceList, type Ring } from '../ring/index.js'
+import { fallbackOrder, preferenceList, type Ring, replicaRoles } from '../ring/index.js'
 
 /** Which nodes can take part in requests now. */
 export interface Liveness {
@@ -27,6 +34,8 @@ export interface ReplicaPlan {
   readonly partition: number
   /** The partition's first N nodes, in preference order, usable or not. */
   readonly primaries: readonly string[]
+  /** The last `witnesses` of the primaries: they keep metadata only. */
+  readonly witnesses: readonly string[]
   /** One per primary, in preference order: the primary if usable, else its stand-in. */
   readonly targets: readonly ReplicaTarget[]
   /** Usable fallbacks not among the targets, in fallback order. */
@@ -37,15 +46,25 @@ export interface ReplicaPlan {
 export interface PartitionOrder {
   readonly partition: number
   readonly primaries: readonly string[]
+  readonly witnesses: readonly string[]
   readonly fallbacks: readonly string[]
 }
 
-/** The order of one partition of a keyspace with `replicas` replicas (callers may cache it). */
-export function partitionOrder(ring: Ring, partition: number, replicas: number): PartitionOrder {
+/**
+ * The order of one partition of a keyspace with `replicas` replicas, `witnesses` of them
+ * witnesses (callers may cache it).
+ */
+export function partitionOrder(
+  ring: Ring,
+  partition: number,
+  replicas: number,
+  witnesses = 0,
+): PartitionOrder {
   assert(replicas >= 1 && replicas <= ring.replicaSlots, `replica count ${replicas} out of range`)
   return {
     partition,
     primaries: preferenceList(ring, partition, replicas),
+    witnesses: replicaRoles(ring, partition, replicas, witnesses).witnesses,
     fallbacks: fallbackOrder(ring, partition, replicas),
   }
 }
@@ -54,6 +73,7 @@ export function partitionOrder(ring: Ring, partition: number, replicas: number):
 export function planFromOrder(order: PartitionOrder, liveness: Liveness): ReplicaPlan {
   const usableFallbacks = order.fallbacks.filter((node) => liveness.isUsable(node))
   const targets: ReplicaTarget[] = []
+  const uncovered: string[] = []
   let nextFallback = 0
   for (const primary of order.primaries) {
     if (liveness.isUsable(primary)) {
@@ -61,16 +81,77 @@ export function planFromOrder(order: PartitionOrder, liveness: Liveness): Replic
       continue
     }
     const fallback = usableFallbacks[nextFallback]
-    if (fallback === undefined) continue
+    if (fallback === undefined) {
+      if (!order.witnesses.includes(primary)) uncovered.push(primary)
+      continue
+    }
     nextFallback++
     targets.push({ node: fallback, hintFor: primary })
   }
+  promoteWitnesses(targets, order.witnesses, uncovered)
   return {
     partition: order.partition,
     primaries: order.primaries,
+    witnesses: order.witnesses,
     targets,
     spares: usableFallbacks.slice(nextFallback),
   }
+}
+
+/**
+ * Makes usable witnesses stand in for the down full primaries no fallback covers, in order:
+ * each promoted witness target keeps the value as a hint for one of them.
+ */
+function promoteWitnesses(
+  targets: ReplicaTarget[],
+  witnesses: readonly string[],
+  uncovered: readonly string[],
+): void {
+  let promoted = 0
+  for (const primary of uncovered) {
+    const index = targets.findIndex(
+      (target) => target.hintFor === undefined && witnesses.includes(target.node),
+    )
+    const witness = targets[index]
+    if (witness === undefined) break
+    targets[index] = { node: witness.node, hintFor: primary }
+    promoted++
+  }
+  assert(promoted <= witnesses.length, 'a witness is promoted at most once')
+}
+
+/**
+ * True when `target` keeps metadata only: it is a witness, or a fallback for one. A promoted
+ * witness (a witness holding a hint for a full primary) keeps the value, so it is full.
+ */
+export function isWitnessTarget(
+  target: ReplicaTarget,
+  witnesses: readonly string[] | undefined,
+): boolean {
+  if (witnesses === undefined || witnesses.length === 0) return false
+  return witnesses.includes(target.hintFor ?? target.node)
+}
+
+/**
+ * The plan a coordinator runs a write with. A witness coordinates only when no full primary
+ * took the write; it then keeps the value itself, as a hint for the first full primary that is
+ * down (or the first one, when all are up but refused), exactly as a promoted witness does.
+ */
+export function coordinatorPlan(
+  plan: ReplicaPlan,
+  selfId: string,
+  liveness: Liveness,
+): ReplicaPlan {
+  const index = plan.targets.findIndex(
+    (target) => target.node === selfId && target.hintFor === undefined,
+  )
+  if (index === -1 || !plan.witnesses.includes(selfId)) return plan
+  const full = plan.primaries.filter((node) => !plan.witnesses.includes(node))
+  const hintFor = full.find((node) => !liveness.isUsable(node)) ?? full[0]
+  assert(hintFor !== undefined, 'a keyspace keeps at least one full replica')
+  const targets = [...plan.targets]
+  targets[index] = { node: selfId, hintFor }
+  return { ...plan, targets }
 }
 
 /** The plan for one partition of a keyspace with `replicas` replicas. */
@@ -89,17 +170,19 @@ export type CoordinatorChoice =
   | { readonly kind: 'forward'; readonly candidates: readonly string[] }
 
 /**
- * Who mints the dot of a write: this node when it is a usable primary, otherwise the usable
- * primaries in preference order. When every primary is down this node coordinates as a
- * fallback, as Dynamo does, so a sloppy quorum can still accept the write.
+ * Who mints the dot of a write: this node when it is a full primary, otherwise the usable full
+ * primaries in preference order (a witness never coordinates while a full primary can). When
+ * every full primary is down this node coordinates as a fallback, as Dynamo does, so a sloppy
+ * quorum can still accept the write.
  */
 export function chooseCoordinator(
   plan: ReplicaPlan,
   selfId: string,
   liveness: Liveness,
 ): CoordinatorChoice {
-  if (plan.primaries.includes(selfId)) return { kind: 'local' }
-  const candidates = plan.primaries.filter((node) => liveness.isUsable(node))
+  const full = plan.primaries.filter((node) => !plan.witnesses.includes(node))
+  if (full.includes(selfId)) return { kind: 'local' }
+  const candidates = full.filter((node) => liveness.isUsable(node))
   return candidates.length === 0 ? { kind: 'local' } : { kind: 'forward', candidates }
 }
 

@@ -19,11 +19,17 @@
  * A tally may hold planned targets back (`askFirst`): they are asked only to replace a failed
  * one. Reads use it to bound background work: the answers beyond `r` serve only read repair,
  * and asking for them when the node is saturated would queue work nobody waits for.
+ *
+ * Witnesses (src/replication/witness.ts) count toward `total` like any replica, but the
+ * requirement is met only once at least one full copy succeeded: a write is never acknowledged
+ * by witnesses alone. A read is met only when its merge is complete as well (no write a
+ * witness reports is missing its value); until then `ReadTally.more` asks the held-back full
+ * targets, and when none is left the read cannot be served.
  */
 
 import { assert } from '../env/assert.js'
 import type { Requirement } from './consistency.js'
-import type { ReplicaPlan, ReplicaTarget } from './plan.js'
+import { isWitnessTarget, type ReplicaPlan, type ReplicaTarget } from './plan.js'
 import {
   EMPTY_RECORD,
   isEmptyRecord,
@@ -31,6 +37,12 @@ import {
   mergeRecords,
   recordsEqual,
 } from './record.js'
+import { isComplete, witnessForm } from './witness.js'
+
+/** The parts of a plan a tally needs; `witnesses` is empty or absent without witnesses. */
+export type TallyPlan = Pick<ReplicaPlan, 'targets' | 'spares'> & {
+  readonly witnesses?: readonly string[]
+}
 
 export type TargetStatus = 'pending' | 'succeeded' | 'failed'
 export type QuorumOutcome = 'pending' | 'met' | 'unreachable'
@@ -43,6 +55,8 @@ interface Progress {
 export interface QuorumCounts {
   readonly succeeded: number
   readonly primariesSucceeded: number
+  /** Successes of targets that keep values (not witnesses or their fallbacks). */
+  readonly fullSucceeded: number
   readonly pending: number
   readonly failed: number
 }
@@ -54,17 +68,14 @@ export class QuorumTally {
   /** Planned targets held back (see `askFirst`), asked in order when an asked one fails. */
   private readonly reserve: ReplicaTarget[]
   private readonly spares: string[]
+  private readonly witnesses: readonly string[]
   private met = false
 
   /**
    * `askFirst` limits how many of the planned targets are asked at once (default all); the
    * rest stand first in line to replace a failed target, before the spares.
    */
-  constructor(
-    plan: Pick<ReplicaPlan, 'targets' | 'spares'>,
-    requirement: Requirement,
-    askFirst = plan.targets.length,
-  ) {
+  constructor(plan: TallyPlan, requirement: Requirement, askFirst = plan.targets.length) {
     assert(requirement.total >= 1, 'a quorum needs at least one replica')
     assert(requirement.primaries >= 0, 'the primary requirement is never negative')
     assert(Number.isSafeInteger(askFirst) && askFirst >= 0, `bad askFirst ${askFirst}`)
@@ -78,8 +89,14 @@ export class QuorumTally {
     }
     this.reserve = plan.targets.slice(askFirst)
     this.spares = plan.spares.filter((node) => !planned.has(node))
+    this.witnesses = plan.witnesses ?? []
     this.requirement = requirement
     this.update()
+  }
+
+  /** True when `target` keeps metadata only. */
+  isWitness(target: ReplicaTarget): boolean {
+    return isWitnessTarget(target, this.witnesses)
   }
 
   get outcome(): QuorumOutcome {
@@ -93,6 +110,13 @@ export class QuorumTally {
     if (reachable < this.requirement.total) return 'unreachable'
     const primariesReachable = counts.primariesSucceeded + pendingPrimaries + reservedPrimaries
     if (primariesReachable < this.requirement.primaries) return 'unreachable'
+    // A spare only ever replaces a target in its role, so a full copy can still answer only
+    // if one is pending or held back.
+    const fullPending = this.count(
+      (progress) => progress.status === 'pending' && !this.isWitness(progress.target),
+    )
+    const fullReserved = this.reserve.filter((target) => !this.isWitness(target)).length
+    if (counts.fullSucceeded + fullPending + fullReserved === 0) return 'unreachable'
     return 'pending'
   }
 
@@ -106,6 +130,9 @@ export class QuorumTally {
       succeeded: this.count((progress) => progress.status === 'succeeded'),
       primariesSucceeded: this.count(
         (progress) => progress.status === 'succeeded' && progress.target.hintFor === undefined,
+      ),
+      fullSucceeded: this.count(
+        (progress) => progress.status === 'succeeded' && !this.isWitness(progress.target),
       ),
       pending: this.count((progress) => progress.status === 'pending'),
       failed: this.count((progress) => progress.status === 'failed'),
@@ -166,6 +193,18 @@ export class QuorumTally {
     return replacement
   }
 
+  /**
+   * Asks the first held-back target that keeps values, even after the requirement was met (a
+   * read whose full answers are older than what witnesses report); undefined when none is left.
+   */
+  askFullReserve(): ReplicaTarget | undefined {
+    const index = this.reserve.findIndex((target) => !this.isWitness(target))
+    const [target] = index === -1 ? [] : this.reserve.splice(index, 1)
+    if (target === undefined) return undefined
+    this.progress.set(target.node, { target, status: 'pending' })
+    return target
+  }
+
   /** The request's time is up: every pending target counts as failed, without replacement. */
   expire(): void {
     for (const progress of this.progress.values()) {
@@ -179,7 +218,8 @@ export class QuorumTally {
     const counts = this.counts()
     if (
       counts.succeeded >= this.requirement.total &&
-      counts.primariesSucceeded >= this.requirement.primaries
+      counts.primariesSucceeded >= this.requirement.primaries &&
+      counts.fullSucceeded >= 1
     ) {
       this.met = true
     }
@@ -198,6 +238,8 @@ export interface WriteFailure {
   readonly acknowledged: number
   readonly primariesRequired: number
   readonly primariesAcknowledged: number
+  /** Acknowledgements from replicas that keep values; a success needs at least one. */
+  readonly fullAcknowledged: number
   /** True only when the write certainly took effect nowhere. */
   readonly definite: boolean
 }
@@ -207,7 +249,7 @@ export class WriteTally {
   private stored = false
   private mayHaveStored = false
 
-  constructor(plan: Pick<ReplicaPlan, 'targets' | 'spares'>, requirement: Requirement) {
+  constructor(plan: TallyPlan, requirement: Requirement) {
     this.quorum = new QuorumTally(plan, requirement)
   }
 
@@ -241,10 +283,13 @@ export class WriteTally {
       acknowledged: counts.succeeded,
       primariesRequired: this.quorum.requirement.primaries,
       primariesAcknowledged: counts.primariesSucceeded,
+      fullAcknowledged: counts.fullSucceeded,
       definite: !this.stored && !this.mayHaveStored && counts.pending === 0,
     }
   }
 }
+
+export type ReadOutcomeKind = QuorumOutcome | 'stale'
 
 export class ReadTally {
   readonly quorum: QuorumTally
@@ -252,15 +297,17 @@ export class ReadTally {
   private merge: KeyRecord = EMPTY_RECORD
 
   /** `askFirst` as for QuorumTally: a read under load asks only the targets it needs. */
-  constructor(
-    plan: Pick<ReplicaPlan, 'targets' | 'spares'>,
-    requirement: Requirement,
-    askFirst?: number,
-  ) {
+  constructor(plan: TallyPlan, requirement: Requirement, askFirst?: number) {
     this.quorum = new QuorumTally(plan, requirement, askFirst)
   }
 
-  /** A replica's answer; an absent key is the empty record (not-found counts as an answer). */
+  /**
+   * A replica's answer; an absent key is the empty record (not-found counts as an answer). A
+   * witness's answer is merged as it came: it holds digests, and any value it still holds
+   * (kept from before it became a witness) is the true value of its dot, so it may fill the
+   * merge and be repaired onto the full replicas. It never counts as the full answer a read
+   * needs.
+   */
   answer(node: string, record: KeyRecord): void {
     if (this.quorum.statusOf(node) !== 'pending') return
     this.answers.set(node, record)
@@ -276,6 +323,34 @@ export class ReadTally {
     this.quorum.expire()
   }
 
+  /**
+   * Where the read stands: `met` once the requirement is met and the merge is complete;
+   * `pending` while that may still happen; `unreachable` when the requirement cannot be met;
+   * `stale` when it was met but the full answers miss a write a witness reports and no full
+   * target is left to ask (the caller calls `more` after every answer and failure first).
+   */
+  get outcome(): ReadOutcomeKind {
+    const quorum = this.quorum.outcome
+    if (quorum !== 'met') return quorum
+    if (this.complete) return 'met'
+    return this.fullPending() ? 'pending' : 'stale'
+  }
+
+  /** True when the merge may be served: a full copy answered and no digest is left in it. */
+  get complete(): boolean {
+    return isComplete(this.merge, this.quorum.counts().fullSucceeded)
+  }
+
+  /**
+   * The targets to ask now beyond the plan's replacements: once the requirement is met but
+   * the merge is incomplete and no full target is still pending, the next held-back full one.
+   */
+  more(): ReplicaTarget[] {
+    if (this.quorum.outcome !== 'met' || this.fullPending() || this.complete) return []
+    const target = this.quorum.askFullReserve()
+    return target === undefined ? [] : [target]
+  }
+
   /** The join of every answer so far. */
   merged(): KeyRecord {
     return this.merge
@@ -285,15 +360,36 @@ export class ReadTally {
     return this.answers.get(node)
   }
 
-  /** Primaries that answered with something other than the merge: read repair's targets. */
-  staleTargets(): ReplicaTarget[] {
+  /**
+   * Primaries that answered with something other than the merge (a witness: other than the
+   * merge's witness form), with the record each should merge: read repair's targets. A merge
+   * holding digests is never sent; the caller repairs only complete reads.
+   */
+  staleTargets(): { readonly target: ReplicaTarget; readonly record: KeyRecord }[] {
     if (isEmptyRecord(this.merge)) return []
-    const stale: ReplicaTarget[] = []
+    const stale: { target: ReplicaTarget; record: KeyRecord }[] = []
+    let witnessMerge: KeyRecord | undefined
     for (const [node, record] of this.answers) {
       const target = this.quorum.targetOf(node)
       assert(target !== undefined, `answer from ${node}, which is not a target`)
-      if (target.hintFor === undefined && !recordsEqual(record, this.merge)) stale.push(target)
+      if (target.hintFor !== undefined) continue
+      if (this.quorum.isWitness(target)) {
+        witnessMerge ??= witnessForm(this.merge)
+        const kept = witnessForm(record)
+        if (!recordsEqual(kept, witnessMerge)) stale.push({ target, record: witnessMerge })
+      } else if (!recordsEqual(record, this.merge)) {
+        stale.push({ target, record: this.merge })
+      }
     }
     return stale
+  }
+
+  private fullPending(): boolean {
+    return this.quorum
+      .targets()
+      .some(
+        (target) =>
+          this.quorum.statusOf(target.node) === 'pending' && !this.quorum.isWitness(target),
+      )
   }
 }

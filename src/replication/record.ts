@@ -5,21 +5,22 @@
  * sub-states (nothing is lost; the API reports the conflict) instead of one overwriting the
  * other. Plain values live in `kv`, a dotted version vector container of `KvPayload`s; a
  * counter lives in `counter` (src/crdt/replicated-counter.ts) and a set in `set`
- * (src/crdt/replicated-set.ts), each merged as its own lattice.
+ * (src/crdt/replicated-set.ts), each merged as its own lattice. A witness holds the same
+ * record with each value replaced by its digest (src/replication/witness.ts).
  *
  * Contract:
  * - Records are immutable values. The empty record `{}` is the same as no record at all.
  * - `mergeRecords` is the lattice join, field by field (DVV `sync` for `kv`), so replicas may
- *   merge records in any order and any number of times.
+ *   merge records in any order and any number of times. A dot's payload has two forms, its
+ *   value and the value's digest (a tombstone is its own digest); the merge keeps the value.
  * - `recordsEqual` compares causal states: two records are equal when every sub-state has the
- *   same clock and the same sibling dots. A dot names one write, so equal dots mean equal
- *   payloads.
+ *   same clock and the same sibling dots, each in the same form. A dot names one write, so
+ *   equal dots in equal forms mean equal payloads.
  * - The wire and disk form is a msgpack map with short field names (`kv`, `c` for the
- *   counter, `s` for the set); a payload is a
- *   small array tagged by kind: value `[0, bytes, contentType]`, tombstone `[1, deletedAtMs]`.
- *   Kind 2 is reserved for witnesses' digests. Decoding is strict: unknown fields, kinds or
- *   shapes are errors with the caller's code (peer input: invalid_request; disk:
- *   corrupt_record).
+ *   counter, `s` for the set); a payload is a small array tagged by kind: value
+ *   `[0, bytes, contentType]`, tombstone `[1, deletedAtMs]`, digest `[2, digest, valueBytes]`.
+ *   Decoding is strict: unknown fields, kinds or shapes are errors with the caller's code (peer
+ *   input: invalid_request; disk: corrupt_record).
  */
 
 import * as ReplicatedCounter from '../crdt/replicated-counter.js'
@@ -51,7 +52,17 @@ export interface TombstonePayload {
   readonly deletedAtMs: number
 }
 
-export type KvPayload = ValuePayload | TombstonePayload
+/**
+ * What a witness keeps of a value: a digest of its bytes and content type, and its size. It
+ * proves that the write exists and what it held, but cannot be served.
+ */
+export interface DigestPayload {
+  readonly kind: 'digest'
+  readonly digest: Uint8Array
+  readonly valueBytes: number
+}
+
+export type KvPayload = ValuePayload | TombstonePayload | DigestPayload
 
 export interface KeyRecord {
   readonly kv?: Versioned<KvPayload>
@@ -80,6 +91,9 @@ export const DEFAULT_CONTENT_TYPE = 'application/octet-stream'
 
 const PAYLOAD_VALUE = 0
 const PAYLOAD_TOMBSTONE = 1
+const PAYLOAD_DIGEST = 2
+/** Bytes of a value digest (a truncated SHA-256). */
+export const DIGEST_BYTES = 16
 
 /** Printable ASCII without control characters, as a header value must be. */
 const CONTENT_TYPE_PATTERN = /^[\x20-\x7e]+$/
@@ -125,7 +139,7 @@ export function kvState(record: KeyRecord): Versioned<KvPayload> {
 export function mergeRecords(a: KeyRecord, b: KeyRecord): KeyRecord {
   if (a === b || isEmptyRecord(b)) return a
   if (isEmptyRecord(a)) return b
-  const kv = mergeField(a.kv, b.kv, sync)
+  const kv = mergeField(a.kv, b.kv, mergeKv)
   const counter = mergeField(a.counter, b.counter, ReplicatedCounter.merge)
   const set = mergeField(a.set, b.set, ReplicatedSet.merge)
   return {
@@ -133,6 +147,15 @@ export function mergeRecords(a: KeyRecord, b: KeyRecord): KeyRecord {
     ...(counter === undefined ? {} : { counter }),
     ...(set === undefined ? {} : { set }),
   }
+}
+
+/** Joins two plain-value states; of a dot held as a value and as a digest, keeps the value. */
+export function mergeKv(a: Versioned<KvPayload>, b: Versioned<KvPayload>): Versioned<KvPayload> {
+  return sync(a, b, preferValue)
+}
+
+function preferValue(left: KvPayload, right: KvPayload): KvPayload {
+  return left.kind === 'digest' && right.kind === 'value' ? right : left
 }
 
 function mergeField<S>(a: S | undefined, b: S | undefined, join: (a: S, b: S) => S): S | undefined {
@@ -155,12 +178,12 @@ function fieldEqual<S>(a: S | undefined, b: S | undefined, same: (a: S, b: S) =>
   return same(a, b)
 }
 
-function versionedEqual(a: Versioned<unknown>, b: Versioned<unknown>): boolean {
+function versionedEqual(a: Versioned<KvPayload>, b: Versioned<KvPayload>): boolean {
   if (a === b) return true
   if (a.siblings.length !== b.siblings.length || !vectorEquals(a.clock, b.clock)) return false
   return a.siblings.every((sibling, index) => {
-    const other = b.siblings[index] as Sibling<unknown>
-    return dotEquals(sibling.dot, other.dot)
+    const other = b.siblings[index] as Sibling<KvPayload>
+    return dotEquals(sibling.dot, other.dot) && sibling.payload.kind === other.payload.kind
   })
 }
 
@@ -170,6 +193,8 @@ function encodePayload(payload: KvPayload): unknown {
       return [PAYLOAD_VALUE, payload.value, payload.contentType]
     case 'tombstone':
       return [PAYLOAD_TOMBSTONE, payload.deletedAtMs]
+    case 'digest':
+      return [PAYLOAD_DIGEST, payload.digest, payload.valueBytes]
   }
 }
 
@@ -205,8 +230,25 @@ function payloadDecoder(code: UntrustedErrorCode): (raw: unknown) => KvPayload {
       }
       return { kind: 'tombstone', deletedAtMs }
     }
+    if (raw[0] === PAYLOAD_DIGEST && raw.length === 3) return decodeDigest(raw, code)
     throw new MurmurError(code, 'unknown payload kind')
   }
+}
+
+function decodeDigest(raw: readonly unknown[], code: UntrustedErrorCode): DigestPayload {
+  const [, digest, valueBytes] = raw
+  if (!(digest instanceof Uint8Array) || digest.length !== DIGEST_BYTES) {
+    throw new MurmurError(code, `a digest payload must hold ${DIGEST_BYTES} bytes`)
+  }
+  if (
+    typeof valueBytes !== 'number' ||
+    !Number.isSafeInteger(valueBytes) ||
+    valueBytes < 0 ||
+    valueBytes > VALUE_BYTES_DECODED_MAX
+  ) {
+    throw new MurmurError(code, 'a digest payload must hold the value size')
+  }
+  return { kind: 'digest', digest, valueBytes }
 }
 
 const PAYLOAD_DECODERS = {

@@ -5,7 +5,9 @@
  * A replica's state for one key is a dotted causal container, `Versioned<T>`: a version
  * vector `clock` (every write to the key this replica has seen, superseded or not) and the
  * current siblings, each tagged with the dot of the write that created it. The payload `T` is
- * opaque here: full replicas store values, witnesses store digests (see `mapPayload`).
+ * opaque here: full replicas store values, witnesses store digests (see `mapPayload`), and
+ * `sync` takes a choice of payload for a dot both sides hold, so a value and its digest merge
+ * to the value.
  *
  * Contract:
  * - Containers are immutable values. Siblings are kept in canonical dot order and every
@@ -238,11 +240,27 @@ export function writeContext(
 }
 
 /**
+ * Chooses the payload kept when both states hold the same dot. Both name the same write, but
+ * one may be a fuller form of it (a value where the other holds its witness digest); the
+ * choice must be a maximum over a fixed order of a dot's forms, so `sync` stays a join.
+ */
+export type PayloadChoice<T> = (left: T, right: T) => T
+
+function keepLeft<T>(left: T): T {
+  return left
+}
+
+/**
  * Merges two replicas' states for one key. A sibling survives when both hold it, or when one
  * holds it and the other's clock has not seen its dot (had it seen the dot and dropped the
- * sibling, a newer write superseded it). Clocks join.
+ * sibling, a newer write superseded it). Clocks join. When both hold a dot, `choose` picks its
+ * payload (by default `a`'s: a dot names one write, so its payloads are the same).
  */
-export function sync<T>(a: Versioned<T>, b: Versioned<T>): Versioned<T> {
+export function sync<T>(
+  a: Versioned<T>,
+  b: Versioned<T>,
+  choose: PayloadChoice<T> = keepLeft,
+): Versioned<T> {
   assertWellFormed(a)
   assertWellFormed(b)
   const siblings: Sibling<T>[] = []
@@ -263,7 +281,8 @@ export function sync<T>(a: Versioned<T>, b: Versioned<T>): Versioned<T> {
       indexB++
     } else {
       assert(left !== undefined && right !== undefined, 'sync merge lost its place')
-      siblings.push(left)
+      const payload = choose(left.payload, right.payload)
+      siblings.push(payload === left.payload ? left : { dot: left.dot, payload })
       indexA++
       indexB++
     }

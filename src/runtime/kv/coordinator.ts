@@ -31,6 +31,14 @@
  * in any case in the background once every asked target answered or the time is up. Replicas
  * that were not asked are not repaired by this read; r=all asks (and repairs) every one, and
  * hinted handoff and later reads heal the rest (docs/ARCHITECTURE.md, Replication).
+ *
+ * Witnesses (docs/ARCHITECTURE.md, Witnesses). In a keyspace with witnesses, a witness never
+ * coordinates while a full primary takes the write; when it must, it keeps its own record in
+ * witness form and the value as a hint for a full primary. Every record sent to a target in a
+ * witness role is sent in witness form (digests), and a node that receives a record keeps it in
+ * the form its role for the key asks for (`acceptReplica`). A read is served only when at least
+ * one full copy answered and the merge holds a value for every write a witness reports; until
+ * then the held-back full targets are asked, and when none is left the read fails with 503.
  */
 
 import { createHash } from 'node:crypto'
@@ -51,6 +59,8 @@ import {
 } from '../../replication/messages.js'
 import {
   chooseCoordinator,
+  coordinatorPlan,
+  isWitnessTarget,
   type Liveness,
   type PartitionOrder,
   partitionOrder,
@@ -66,6 +76,7 @@ import {
   type KeyRecordWire,
   type KvPayload,
   kvState,
+  mergeRecords,
   recordsEqual,
 } from '../../replication/record.js'
 import type {
@@ -77,6 +88,7 @@ import type {
   WriteOutcome,
   WriteRequest,
 } from '../../replication/requests.js'
+import { holdsDigests, witnessForm } from '../../replication/witness.js'
 import { partitionForKey, preferenceList, type Ring } from '../../ring/index.js'
 import type { DataKey } from '../../storage/layout.js'
 import { encodeCausalContextToken } from '../../versioning/context-token.js'
@@ -114,6 +126,8 @@ export interface CoordinatorOptions {
   readonly messageLimits: MessageLimits
   /** Starts a read that repairs one key, after its local record was found corrupt. */
   readonly repairKey: (keyspace: KeyspaceRef, key: string) => void
+  /** How many of a keyspace's replicas are witnesses (0 for an unknown keyspace). */
+  readonly witnessesOf: (keyspace: string) => number
 }
 
 export interface CoordinatorCounters {
@@ -128,6 +142,10 @@ export interface CoordinatorCounters {
   /** Reads whose merged answer held more than one sibling, and those siblings summed. */
   readsWithSiblings: number
   siblingsRead: number
+  /** Reads that asked another full replica because a witness reported a newer write. */
+  readsWitnessExtended: number
+  /** Reads refused because no full replica that answered held what a witness reported. */
+  readsWitnessStale: number
 }
 
 interface Minted {
@@ -146,18 +164,62 @@ function quorumUnavailable(
 ): MurmurError {
   const reason = timedOut ? 'in time' : 'from the replicas that could be reached'
   const verb = what === 'write' ? 'acknowledgements' : 'answers'
+  const full = failure.fullAcknowledged === 0 ? ', none from a full replica' : ''
   const message =
-    `${what} needs ${failure.required} ${verb} (${failure.primariesRequired} from primaries) ` +
-    `but got ${failure.acknowledged} (${failure.primariesAcknowledged} from primaries) ${reason}`
+    `${what} needs ${failure.required} ${verb} (${failure.primariesRequired} from primaries, ` +
+    `one from a full replica) but got ${failure.acknowledged} ` +
+    `(${failure.primariesAcknowledged} from primaries${full}) ${reason}`
   return new MurmurError('quorum_unavailable', message, {
     details: {
       required: failure.required,
       acknowledged: failure.acknowledged,
       primariesRequired: failure.primariesRequired,
       primariesAcknowledged: failure.primariesAcknowledged,
+      fullAcknowledged: failure.fullAcknowledged,
     },
     ...(what === 'write' ? { definite: failure.definite } : {}),
   })
+}
+
+/** A read whose full answers miss a write that a witness reports, with no full replica left. */
+function staleFullReplicas(failure: WriteFailure): MurmurError {
+  return new MurmurError(
+    'quorum_unavailable',
+    'a witness reports a write that no full replica that answered holds, and no other full ' +
+      'replica could be asked; retry once the full replicas are back',
+    {
+      details: {
+        required: failure.required,
+        acknowledged: failure.acknowledged,
+        fullAcknowledged: failure.fullAcknowledged,
+        stale: true,
+      },
+    },
+  )
+}
+
+/**
+ * A record in both forms a target may need, each encoded once: full targets get values,
+ * targets in a witness role get digests.
+ */
+class RecordForms {
+  private fullWire: KeyRecordWire | undefined
+  private witness: { record: KeyRecord; wire: KeyRecordWire } | undefined
+
+  constructor(readonly record: KeyRecord) {}
+
+  /** The record and its wire form for a target in the given role. */
+  forRole(isWitness: boolean): { record: KeyRecord; wire: KeyRecordWire } {
+    if (isWitness) {
+      if (this.witness === undefined) {
+        const record = witnessForm(this.record)
+        this.witness = { record, wire: encodeKeyRecord(record) }
+      }
+      return this.witness
+    }
+    this.fullWire ??= encodeKeyRecord(this.record)
+    return { record: this.record, wire: this.fullWire }
+  }
 }
 
 export class Coordinator {
@@ -170,6 +232,8 @@ export class Coordinator {
     readsNarrowed: 0,
     readsWithSiblings: 0,
     siblingsRead: 0,
+    readsWitnessExtended: 0,
+    readsWitnessStale: 0,
   }
   private backgroundRepairs = 0
   /** Partition orders by partition and replica count; the ring never changes under a node. */
@@ -199,14 +263,84 @@ export class Coordinator {
   }
 
   planFor(keyspace: KeyspaceRef, address: DataKey): ReplicaPlan {
-    const { ring, liveness } = this.options
-    const slot = address.partition * (REPLICAS_MAX + 1) + keyspace.replicas
+    return planFromOrder(
+      this.orderFor(keyspace.name, keyspace.replicas, address),
+      this.options.liveness,
+    )
+  }
+
+  private orderFor(keyspace: string, replicas: number, address: DataKey): PartitionOrder {
+    const witnesses = this.options.witnessesOf(keyspace)
+    const slot =
+      (address.partition * (REPLICAS_MAX + 1) + replicas) * (REPLICAS_MAX + 1) + witnesses
     let order = this.orders.get(slot)
     if (order === undefined) {
-      order = partitionOrder(ring, address.partition, keyspace.replicas)
+      order = partitionOrder(this.options.ring, address.partition, replicas, witnesses)
       this.orders.set(slot, order)
     }
-    return planFromOrder(order, liveness)
+    return order
+  }
+
+  /** The witnesses of a key (empty in a keyspace without witnesses). */
+  witnessesFor(keyspace: KeyspaceRef, address: DataKey): readonly string[] {
+    return this.orderFor(keyspace.name, keyspace.replicas, address).witnesses
+  }
+
+  /**
+   * The form this node keeps its own record of a key in: the witness form when it is one of
+   * the key's witnesses, the record itself otherwise.
+   */
+  ownForm(keyspace: KeyspaceRef, address: DataKey, record: KeyRecord): KeyRecord {
+    const witnesses = this.witnessesFor(keyspace, address)
+    return witnesses.includes(this.options.selfId) ? witnessForm(record) : record
+  }
+
+  /**
+   * Keeps a record sent to this node (`hintFor` set: as a hint for that primary) in the form
+   * its role asks for: a witness keeps the witness form, a hint for a witness is kept in
+   * witness form, and a witness that holds a full primary's hint (promoted) keeps the value in
+   * the hint and merges the witness form into its own record too, so its vote as a witness
+   * reflects the write.
+   */
+  async acceptReplica(
+    keyspace: KeyspaceRef,
+    address: DataKey,
+    record: KeyRecord,
+    hintFor: string | undefined,
+  ): Promise<void> {
+    const { store, selfId } = this.options
+    const sync = keyspace.durability === 'sync'
+    const witnesses = this.witnessesFor(keyspace, address)
+    if (hintFor === undefined) {
+      await store.merge(address, this.ownForm(keyspace, address, record), sync)
+      return
+    }
+    if (witnesses.includes(hintFor)) {
+      await store.mergeHint(hintFor, address, witnessForm(record), sync)
+      return
+    }
+    await store.mergeHint(hintFor, address, record, sync)
+    if (witnesses.includes(selfId)) await store.merge(address, witnessForm(record), sync)
+  }
+
+  /**
+   * This node's answer to a read (`hintFor` set: from its hint for that primary). A promoted
+   * witness answers with its hint merged with its own witness record, so the coordinator sees
+   * every write it vouched for, as a value or as a digest.
+   */
+  async readReplica(
+    keyspace: KeyspaceRef,
+    address: DataKey,
+    hintFor: string | undefined,
+  ): Promise<KeyRecord | undefined> {
+    const { store, selfId } = this.options
+    if (hintFor === undefined) return store.read(address)
+    const hint = await store.readHint(hintFor, address)
+    const witnesses = this.witnessesFor(keyspace, address)
+    if (!witnesses.includes(selfId) || witnesses.includes(hintFor)) return hint
+    const own = await store.read(address)
+    if (own === undefined) return hint
+    return mergeRecords(hint ?? EMPTY_RECORD, own)
   }
 
   /** A client's write: forwarded to a primary, or coordinated here. */
@@ -332,9 +466,9 @@ export class Coordinator {
     limits: { readonly requirement: Requirement; readonly timeoutMs: number },
     apply: (address: DataKey) => Promise<M>,
   ): Promise<{ minted: M; tally: WriteTally }> {
-    const { selfId } = this.options
+    const { selfId, liveness } = this.options
     const address = this.addressOf(keyspace.name, key)
-    const plan = this.planFor(keyspace, address)
+    const plan = coordinatorPlan(this.planFor(keyspace, address), selfId, liveness)
     const tally = new WriteTally(plan, limits.requirement)
     const deadline = new Deadline(this.options.clock, limits.timeoutMs)
     let minted: M
@@ -346,9 +480,10 @@ export class Coordinator {
     }
     this.counters.writesCoordinated++
     tally.markStored()
-    const wire = encodeKeyRecord(minted.record)
+    const forms = new RecordForms(minted.record)
     const ask = (target: ReplicaTarget): void => {
-      this.replicate(target, keyspace, address, minted.record, wire, deadline).then(
+      const form = forms.forRole(isWitnessTarget(target, plan.witnesses))
+      this.replicate(target, keyspace, address, form.record, form.wire, deadline).then(
         () => {
           tally.acknowledge(target.node)
           deadline.poke()
@@ -378,7 +513,9 @@ export class Coordinator {
     return {
       context: encodeCausalContextToken(writeContext(kv, minted.dot, request.context)),
       siblings: kv.siblings.length,
-      record: request.returnBody ? minted.record : undefined,
+      // A witness that had to coordinate holds concurrent siblings only as digests, which a
+      // body cannot show; the client then gets the context alone (204) and reads the key.
+      record: request.returnBody && !holdsDigests(minted.record) ? minted.record : undefined,
       coordinator: this.options.selfId,
       replicas: succeeded.map((target) => target.node),
       hinted: succeeded.filter((target) => target.hintFor !== undefined),
@@ -408,7 +545,7 @@ export class Coordinator {
         })
         if (versioned.siblings.length > siblingsMax) throw tooManySiblings(siblingsMax)
         const record: KeyRecord = { ...current, kv: versioned }
-        return { record, result: { record, dot } }
+        return { record: this.ownForm(request.keyspace, address, record), result: { record, dot } }
       },
       sync,
     )
@@ -434,12 +571,8 @@ export class Coordinator {
     wire: KeyRecordWire,
     deadline: Deadline,
   ): Promise<unknown> {
-    const { selfId, store, peers, peerTimeoutMs } = this.options
-    const sync = keyspace.durability === 'sync'
-    if (target.node === selfId) {
-      if (target.hintFor === undefined) return store.merge(address, record, sync)
-      return store.mergeHint(target.hintFor, address, record, sync)
-    }
+    const { selfId, peers, peerTimeoutMs } = this.options
+    if (target.node === selfId) return this.acceptReplica(keyspace, address, record, target.hintFor)
     const body = {
       type: KV_MESSAGE_TYPES.replicate,
       keyspace: address.keyspace,
@@ -452,43 +585,37 @@ export class Coordinator {
 
   /** A client's read. */
   async read(request: ReadRequest): Promise<ReadOutcome> {
+    const { selfId } = this.options
     const address = this.addressOf(request.keyspace.name, request.key)
     const plan = this.localFirst(this.planFor(request.keyspace, address))
-    const askFirst = targetsNeeded(plan.targets, request.requirement)
+    const askFirst = targetsNeeded(plan.targets, request.requirement, plan.witnesses)
     if (askFirst < plan.targets.length) this.counters.readsNarrowed++
     const only = plan.targets[0]
-    if (askFirst === 1 && only?.node === this.options.selfId && only.hintFor === undefined) {
+    const onlyFull = only !== undefined && !isWitnessTarget(only, plan.witnesses)
+    if (askFirst === 1 && onlyFull && only?.node === selfId && only.hintFor === undefined) {
       const local = await this.readLocal(address)
-      if (local !== undefined) return this.answerLocally(local)
+      // A record holding a digest (a write whose value it lacks) needs another full answer.
+      if (local !== undefined && !holdsDigests(local)) return this.answerLocally(local)
     }
     const tally = new ReadTally(plan, request.requirement, askFirst)
     const deadline = new Deadline(this.options.clock, request.timeoutMs)
-    const ask = (target: ReplicaTarget): void => {
-      this.readFrom(target, address, deadline).then(
-        (record) => {
-          tally.answer(target.node, record ?? EMPTY_RECORD)
-          deadline.poke()
-        },
-        () => {
-          const replacement = tally.fail(target.node)
-          if (replacement !== undefined) ask(replacement)
-          deadline.poke()
-        },
-      )
-    }
-    for (const target of tally.quorum.targets()) ask(target)
-    await deadline.until(() => tally.quorum.outcome !== 'pending')
-    if (tally.quorum.outcome !== 'met') {
+    this.gather(request.keyspace, address, tally, deadline)
+    await deadline.until(() => tally.outcome !== 'pending')
+    const outcome = tally.outcome
+    if (outcome !== 'met') {
       tally.expire()
       deadline.cancel()
-      throw quorumUnavailable('read', readFailure(request.requirement, tally), deadline.isExpired)
+      const failure = readFailure(request.requirement, tally)
+      if (outcome !== 'stale') throw quorumUnavailable('read', failure, deadline.isExpired)
+      this.counters.readsWitnessStale++
+      throw staleFullReplicas(failure)
     }
     const merged = tally.merged()
     this.countSiblings(merged)
     const answered = tally.quorum.succeeded()
     const repaired = new Map<string, KeyRecord>()
     if (request.repair === 'blocking') {
-      await this.repair(request.keyspace, address, tally.staleTargets(), merged, deadline, repaired)
+      await this.repair(request.keyspace, address, tally.staleTargets(), deadline, repaired)
     }
     void this.finishRead(request.keyspace, address, tally, deadline, repaired)
     return {
@@ -496,6 +623,39 @@ export class Coordinator {
       replicas: answered.map((target) => target.node),
       hinted: answered.filter((target) => target.hintFor !== undefined),
     }
+  }
+
+  /**
+   * Asks the tally's targets, replaces those that fail, and asks held-back full targets while
+   * a witness reports a write the full answers miss.
+   */
+  private gather(
+    keyspace: KeyspaceRef,
+    address: DataKey,
+    tally: ReadTally,
+    deadline: Deadline,
+  ): void {
+    const askMore = (): void => {
+      for (const extra of tally.more()) {
+        this.counters.readsWitnessExtended++
+        ask(extra)
+      }
+      deadline.poke()
+    }
+    const ask = (target: ReplicaTarget): void => {
+      this.readFrom(keyspace, target, address, deadline).then(
+        (record) => {
+          tally.answer(target.node, record ?? EMPTY_RECORD)
+          askMore()
+        },
+        () => {
+          const replacement = tally.fail(target.node)
+          if (replacement !== undefined) ask(replacement)
+          askMore()
+        },
+      )
+    }
+    for (const target of tally.quorum.targets()) ask(target)
   }
 
   /**
@@ -537,15 +697,13 @@ export class Coordinator {
   }
 
   private readFrom(
+    keyspace: KeyspaceRef,
     target: ReplicaTarget,
     address: DataKey,
     deadline: Deadline,
   ): Promise<KeyRecord | undefined> {
-    const { selfId, store, peers, peerTimeoutMs } = this.options
-    if (target.node === selfId) {
-      if (target.hintFor === undefined) return store.read(address)
-      return store.readHint(target.hintFor, address)
-    }
+    const { selfId, peers, peerTimeoutMs } = this.options
+    if (target.node === selfId) return this.readReplica(keyspace, address, target.hintFor)
     const body = {
       type: KV_MESSAGE_TYPES.read,
       keyspace: address.keyspace,
@@ -557,22 +715,29 @@ export class Coordinator {
       .then(decodeReadAnswer)
   }
 
-  /** Repairs stale primaries with `merged` and waits for them, within the deadline. */
+  /**
+   * Repairs stale primaries, each with the record its role asks for (a witness gets the
+   * merge's witness form), and waits for them within the deadline.
+   */
   private async repair(
     keyspace: KeyspaceRef,
     address: DataKey,
-    targets: readonly ReplicaTarget[],
-    merged: KeyRecord,
+    stale: readonly { readonly target: ReplicaTarget; readonly record: KeyRecord }[],
     deadline: Deadline,
     repaired: Map<string, KeyRecord>,
   ): Promise<void> {
-    if (targets.length === 0) return
-    const wire = encodeKeyRecord(merged)
-    let pending = targets.length
-    for (const target of targets) {
-      repaired.set(target.node, merged)
+    if (stale.length === 0) return
+    const wires = new Map<KeyRecord, KeyRecordWire>()
+    let pending = stale.length
+    for (const { target, record } of stale) {
+      repaired.set(target.node, record)
       this.counters.readRepairs++
-      this.replicate(target, keyspace, address, merged, wire, deadline)
+      let wire = wires.get(record)
+      if (wire === undefined) {
+        wire = encodeKeyRecord(record)
+        wires.set(record, wire)
+      }
+      this.replicate(target, keyspace, address, record, wire, deadline)
         .catch((error: unknown) => this.options.log.debug('read repair failed', { error }))
         .finally(() => {
           pending--
@@ -592,10 +757,13 @@ export class Coordinator {
   ): Promise<void> {
     await deadline.until(() => tally.quorum.settled)
     deadline.cancel()
-    const merged = tally.merged()
+    // A merge that still misses a value some witness reports is never sent anywhere.
+    if (!tally.complete) return
     const stale = tally
       .staleTargets()
-      .filter((target) => !recordsEqual(repaired.get(target.node) ?? EMPTY_RECORD, merged))
+      .filter(
+        ({ target, record }) => !recordsEqual(repaired.get(target.node) ?? EMPTY_RECORD, record),
+      )
     if (stale.length === 0) return
     if (this.backgroundRepairs >= BACKGROUND_REPAIRS_MAX) {
       this.counters.readRepairsSkipped += stale.length
@@ -604,7 +772,7 @@ export class Coordinator {
     this.backgroundRepairs++
     const budget = new Deadline(this.options.clock, this.options.peerTimeoutMs)
     try {
-      await this.repair(keyspace, address, stale, merged, budget, new Map())
+      await this.repair(keyspace, address, stale, budget, new Map())
     } finally {
       budget.cancel()
       this.backgroundRepairs--
@@ -731,14 +899,23 @@ function tooManySiblings(siblingsMax: number): MurmurError {
 
 /**
  * How many of the plan's first targets a read asks at once: the fewest that can meet the
- * requirement, `total` answers with `primaries` of them from primaries. The rest stand by to
- * replace a target that fails.
+ * requirement, `total` answers with `primaries` of them from primaries and at least one from
+ * a full copy (not one of `witnesses` or their stand-ins). The rest stand by to replace a
+ * target that fails.
  */
-export function targetsNeeded(targets: readonly ReplicaTarget[], requirement: Requirement): number {
+export function targetsNeeded(
+  targets: readonly ReplicaTarget[],
+  requirement: Requirement,
+  witnesses: readonly string[] = [],
+): number {
   let primaries = 0
+  let full = 0
   for (let index = 0; index < targets.length; index++) {
-    if (targets[index]?.hintFor === undefined) primaries++
-    if (index + 1 >= requirement.total && primaries >= requirement.primaries) return index + 1
+    const target = targets[index]
+    if (target?.hintFor === undefined) primaries++
+    if (target !== undefined && !isWitnessTarget(target, witnesses)) full++
+    const enough = index + 1 >= requirement.total && primaries >= requirement.primaries
+    if (enough && full >= 1) return index + 1
   }
   return targets.length
 }
@@ -750,6 +927,7 @@ function readFailure(requirement: Requirement, tally: ReadTally): WriteFailure {
     acknowledged: counts.succeeded,
     primariesRequired: requirement.primaries,
     primariesAcknowledged: counts.primariesSucceeded,
+    fullAcknowledged: counts.fullSucceeded,
     definite: true,
   }
 }

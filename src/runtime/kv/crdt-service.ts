@@ -148,12 +148,15 @@ export class CrdtService {
       },
       setElementsMax: config.limits.setElementsMax,
     }
+    const coordinator = kv.coordinator()
     return kv.store.update(
       address,
       (current, corrupt) => {
         if (corrupt) throw this.corruptReplica(request.keyspace, request.key)
         const verdict = applyCrdtUpdate(current, request.update, environment)
-        return { record: verdict.changed ? verdict.record : undefined, result: verdict }
+        // A witness that coordinates keeps its own record in witness form (CRDTs in full).
+        const kept = coordinator.ownForm(request.keyspace, address, verdict.record)
+        return { record: verdict.changed ? kept : undefined, result: verdict }
       },
       request.keyspace.durability === 'sync',
     )

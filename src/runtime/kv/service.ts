@@ -129,6 +129,7 @@ export class KvService implements KvBackend {
       siblingsMax: config.limits.siblingsMax,
       messageLimits: this.limits,
       repairKey: (keyspace, key) => this.repairKey(keyspace, key),
+      witnessesOf: (name) => this.keyspace(name)?.witnesses ?? 0,
     })
     const replayer = new HintReplayer({
       selfId,
@@ -170,7 +171,7 @@ export class KvService implements KvBackend {
     this.running?.reaper.stop()
   }
 
-  keyspace(name: string): KvKeyspace | undefined {
+  keyspace(name: string): (KvKeyspace & { readonly witnesses: number }) | undefined {
     return this.options.config.keyspaces.find((keyspace) => keyspace.name === name)
   }
 
@@ -285,22 +286,17 @@ export class KvService implements KvBackend {
       const message = decodeReplicate(body, this.limits)
       const keyspace = this.eventual(message.keyspace)
       const address = coordinator.addressOf(message.keyspace, message.key)
-      const sync = keyspace.durability === 'sync'
       const hintFor = this.member(message.hintFor)
-      if (hintFor === undefined) await this.store.merge(address, message.record, sync)
-      else await this.store.mergeHint(hintFor, address, message.record, sync)
+      await coordinator.acceptReplica(keyspace, address, message.record, hintFor)
       return { ok: true }
     })
     router.register(KV_MESSAGE_TYPES.read, async (_from, body) => {
       const coordinator = this.ready().coordinator
       const message = decodeRead(body, this.limits)
-      this.eventual(message.keyspace)
+      const keyspace = this.eventual(message.keyspace)
       const address = coordinator.addressOf(message.keyspace, message.key)
       const hintFor = this.member(message.hintFor)
-      const record =
-        hintFor === undefined
-          ? await this.store.read(address)
-          : await this.store.readHint(hintFor, address)
+      const record = await coordinator.readReplica(keyspace, address, hintFor)
       return { record: record === undefined ? null : encodeKeyRecord(record) }
     })
     router.register(KV_MESSAGE_TYPES.coordinate, (_from, body) =>

@@ -8,13 +8,25 @@
  * written value). A value is legitimately gone when some write attempt, of any outcome,
  * carried a context that saw it. The rule: after healing, every acknowledged value is present
  * unless legitimately gone, and no value that an acknowledged write superseded is present.
+ *
+ * The read rule (`checkReads`): a read that started after a write was acknowledged, and that a
+ * replica answered as a primary after acknowledging that write as a primary, returns the
+ * written value unless a write attempt begun before the read ended carried a context that saw
+ * it. Replicas are taken from the X-Murmur-Replicas header less the X-Murmur-Hinted ones.
  */
 
 import { Buffer } from 'node:buffer'
 import { partitionForKey, preferenceList } from '../../../src/ring/index.js'
 import type { SimCluster, SimResponse } from '../cluster.js'
 
-export function replicationConfig(nodeCount: number, extra = ''): string {
+export const DEFAULT_GOSSIP = '{ preset: local, gossipIntervalMs: 200 }'
+
+export function replicationConfig(
+  nodeCount: number,
+  extra = '',
+  witnesses = 0,
+  gossip = DEFAULT_GOSSIP,
+): string {
   const zones = ['a', 'b', 'c', 'd', 'e', 'f', 'g']
   const nodes = Array.from(
     { length: nodeCount },
@@ -23,9 +35,9 @@ export function replicationConfig(nodeCount: number, extra = ''): string {
   return `
 nodes: [${nodes.join(', ')}]
 ring: { partitions: 16 }
-keyspaces: { default: { replicas: 3, durability: sync } }
+keyspaces: { default: { replicas: 3, witnesses: ${witnesses}, durability: sync } }
 storage: { engine: memory }
-gossip: { preset: local, gossipIntervalMs: 200 }
+gossip: ${gossip}
 requests: { timeoutMs: 1500, peerTimeoutMs: 400 }
 replication:
   tombstoneGraceMs: 500
@@ -86,12 +98,34 @@ interface WriteAttempt {
   /** The written value, undefined for a delete. */
   readonly value: string | undefined
   readonly carried: string
+  readonly beganMs: number
   outcome: Outcome
+  /** When the acknowledgement arrived, and the primaries that acknowledged (not as hints). */
+  ackedMs: number
+  ackedBy: ReadonlySet<string>
+}
+
+interface ReadRecord {
+  readonly key: string
+  readonly startedMs: number
+  readonly endedMs: number
+  readonly values: readonly string[]
+  readonly answeredBy: ReadonlySet<string>
+}
+
+/** The replicas that answered or acknowledged as primaries, from a response's headers. */
+export function primaryReplicas(response: SimResponse): Set<string> {
+  const replicas = (response.headers.get('X-Murmur-Replicas') ?? '').split(',')
+  const hinted = (response.headers.get('X-Murmur-Hinted') ?? '')
+    .split(',')
+    .map((pair) => pair.split('>')[0])
+  return new Set(replicas.filter((node) => node !== '' && !hinted.includes(node)))
 }
 
 export class History {
   private readonly seen = new Map<string, ReadonlySet<string>>()
   private readonly attempts: WriteAttempt[] = []
+  private readonly reads: ReadRecord[] = []
 
   get writes(): number {
     return this.attempts.length
@@ -112,17 +146,34 @@ export class History {
     this.seen.set(observed.context, new Set([...previous, ...observed.values]))
   }
 
-  /** Starts a write attempt; settle it with `finish`. */
-  begin(key: string, value: string | undefined, carried: string): WriteAttempt {
-    const attempt: WriteAttempt = { key, value, carried, outcome: 'unknown' }
+  /** A successful read of `key` that ran from `startedMs` to `endedMs`, for `checkReads`. */
+  readBetween(key: string, startedMs: number, endedMs: number, response: SimResponse): void {
+    if (![200, 300, 404].includes(response.status)) return
+    const { values } = observe(response)
+    this.reads.push({ key, startedMs, endedMs, values, answeredBy: primaryReplicas(response) })
+  }
+
+  /** Starts a write attempt at `nowMs`; settle it with `finish`. */
+  begin(key: string, value: string | undefined, carried: string, nowMs = 0): WriteAttempt {
+    const attempt: WriteAttempt = {
+      key,
+      value,
+      carried,
+      beganMs: nowMs,
+      outcome: 'unknown',
+      ackedMs: Number.POSITIVE_INFINITY,
+      ackedBy: new Set(),
+    }
     this.attempts.push(attempt)
     return attempt
   }
 
-  finish(attempt: WriteAttempt, response: SimResponse | undefined): void {
+  finish(attempt: WriteAttempt, response: SimResponse | undefined, nowMs = 0): void {
     if (response === undefined) return
     if (response.status === 204 || response.status === 200 || response.status === 300) {
       attempt.outcome = 'ok'
+      attempt.ackedMs = nowMs
+      attempt.ackedBy = primaryReplicas(response)
       const context = response.headers.get('X-Murmur-Context') ?? ''
       const carried = this.seenWith(attempt.carried)
       const own = attempt.value === undefined ? [] : [attempt.value]
@@ -153,6 +204,32 @@ export class History {
     for (const value of present) {
       if (goneByAck.has(value))
         violations.push(`${key}: ${value} came back after it was superseded`)
+    }
+    return violations
+  }
+
+  /** Violations of the read rule for one key (see the file comment). */
+  checkReads(key: string): string[] {
+    const attempts = this.attempts.filter((attempt) => attempt.key === key)
+    const violations: string[] = []
+    for (const read of this.reads) {
+      if (read.key !== key) continue
+      for (const write of attempts) {
+        const value = write.value
+        if (value === undefined || write.outcome !== 'ok' || write.ackedMs >= read.startedMs)
+          continue
+        if (![...write.ackedBy].some((node) => read.answeredBy.has(node))) continue
+        if (read.values.includes(value)) continue
+        const superseded = attempts.some(
+          (other) => other.beganMs <= read.endedMs && this.seenWith(other.carried).has(value),
+        )
+        if (!superseded) {
+          violations.push(
+            `${key}: read at ${read.startedMs} by ${[...read.answeredBy].join(',')} missed ` +
+              `${value} acknowledged at ${write.ackedMs} by ${[...write.ackedBy].join(',')}`,
+          )
+        }
+      }
     }
     return violations
   }

@@ -27,6 +27,16 @@ export interface ScenarioOptions {
   readonly chaosMs: number
   /** Message faults during the faulty phase. */
   readonly rates: FaultRates
+  /** Nodes impaired (crashed, paused) at once at most. Default 2. */
+  readonly impairedMax?: number
+  /** The cluster's gossip settings (a YAML map). Default DEFAULT_GOSSIP. */
+  readonly gossip?: string
+  /** Witnesses among the keyspace's three replicas. Default 0. */
+  readonly witnesses?: number
+  /** Also checks every read against the writes acknowledged before it (History.checkReads). */
+  readonly checkReads?: boolean
+  /** Further checks once everything healed and hints drained; returns violations. */
+  readonly afterDrain?: (cluster: SimCluster, keys: readonly string[]) => Promise<string[]>
 }
 
 export const DEFAULT_SCENARIO: ScenarioOptions = {
@@ -60,7 +70,7 @@ export async function runScenario(
 ): Promise<ScenarioResult> {
   const cluster = await SimCluster.create({
     seed,
-    configText: replicationConfig(options.nodes),
+    configText: replicationConfig(options.nodes, '', options.witnesses ?? 0, options.gossip),
     faults: options.rates,
   })
   const random = cluster.sim.random.fork('workload')
@@ -85,10 +95,12 @@ export async function runScenario(
       const choice = random.int(100)
       let context = ''
       if (choice < 65) {
+        const startedMs = cluster.sim.nowMs
         const read = await attempt(() =>
           cluster.request(node, 'GET', keyPath(key, `r=${pick(LEVELS_R)}`)),
         )
         if (read === undefined) continue
+        history.readBetween(key, startedMs, cluster.sim.nowMs, read)
         const observed = observe(read)
         history.read(observed)
         if (observed.values.length > 1) state.siblingsSeen++
@@ -97,22 +109,20 @@ export async function runScenario(
       }
       const value = `c${index}.${op}.${random.u32().toString(36)}`
       const isDelete = context !== '' && random.chance(0.15)
-      const write = history.begin(key, isDelete ? undefined : value, context)
+      const write = history.begin(key, isDelete ? undefined : value, context, cluster.sim.nowMs)
       const headers: Record<string, string> = context === '' ? {} : { 'X-Murmur-Context': context }
       const query = `w=${pick(LEVELS_W)}${random.chance(0.2) ? '&pw=1' : ''}`
       const target = running().includes(node) ? node : pick(running())
-      history.finish(
-        write,
-        await attempt(() =>
-          cluster.request(
-            target,
-            isDelete ? 'DELETE' : 'PUT',
-            keyPath(key, query),
-            isDelete ? undefined : value,
-            headers,
-          ),
+      const response = await attempt(() =>
+        cluster.request(
+          target,
+          isDelete ? 'DELETE' : 'PUT',
+          keyPath(key, query),
+          isDelete ? undefined : value,
+          headers,
         ),
       )
+      history.finish(write, response, cluster.sim.nowMs)
     }
   }
 
@@ -131,7 +141,7 @@ export async function runScenario(
       state.hintsPeak = Math.max(state.hintsPeak, hintsHeld(cluster))
       const node = pick(cluster.nodeIds)
       const event = random.int(4)
-      if (impaired.has(node) || impaired.size >= 2) continue
+      if (impaired.has(node) || impaired.size >= (options.impairedMax ?? 2)) continue
       if (event === 0) {
         impaired.add(node)
         state.crashes++
@@ -173,6 +183,11 @@ export async function runScenario(
   const violations: string[] = drained ? [] : [`hints did not drain within ${DRAIN_LIMIT_MS} ms`]
   const drainMs = cluster.sim.nowMs - drainStartMs
   for (const key of keys) violations.push(...(await finalCheck(cluster, history, key)))
+  if (options.checkReads === true) {
+    for (const key of keys) violations.push(...history.checkReads(key))
+  }
+  if (options.afterDrain !== undefined)
+    violations.push(...(await options.afterDrain(cluster, keys)))
   const reaped = await checkReaping(cluster, keys, violations)
   return {
     violations,

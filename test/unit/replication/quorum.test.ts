@@ -125,6 +125,7 @@ describe('WriteTally', () => {
       acknowledged: 0,
       primariesRequired: 0,
       primariesAcknowledged: 0,
+      fullAcknowledged: 0,
       definite: true,
     })
     const timedOut = new WriteTally(
@@ -171,11 +172,13 @@ describe('ReadTally', () => {
     tally.answer('p1', recordY)
     tally.answer('p2', EMPTY_RECORD)
     tally.answer('f1', recordX)
-    expect(tally.staleTargets()).toEqual([{ node: 'p2', hintFor: undefined }])
+    expect(tally.staleTargets()).toEqual([
+      { target: { node: 'p2', hintFor: undefined }, record: tally.merged() },
+    ])
     const current = new ReadTally(PLAN, { total: 2, primaries: 0 })
     current.answer('p1', recordX)
     current.answer('p2', recordY)
-    expect(current.staleTargets().map((target) => target.node)).toEqual(['p1'])
+    expect(current.staleTargets().map((stale) => stale.target.node)).toEqual(['p1'])
   })
 
   it('repairs nothing when no replica holds the key', () => {

@@ -1,7 +1,7 @@
 /**
  * Goal: dotted version vectors keep their contract: `sync` is a lattice join, `compare` and
- * `descends` are its order, a write's context supersedes exactly the siblings it covers, and
- * the compact encoding round-trips and rejects malformed input with the caller's code.
+ * `descends` are its order (also with a payload choice between a value and its digest), a
+ * write's context supersedes exactly the siblings it covers, and the compact encoding round-trips and rejects malformed input with the caller's code.
  * Method: worked examples for each rule, then fast-check properties over states drawn from
  * random reachable histories (test/unit/versioning/histories.ts).
  */
@@ -183,6 +183,30 @@ describe('sync and compare', () => {
         expect(canonical(sync(sync(a, b), c))).toEqual(canonical(sync(a, sync(b, c))))
         expect(canonical(sync(a, a))).toEqual(canonical(a))
         expect(canonical(sync(a, sync(a, b)))).toEqual(canonical(sync(a, b)))
+      }),
+    )
+  })
+
+  it('stays a join when a payload choice keeps the fuller of two forms of a dot', () => {
+    // A payload is a value or its digest ('#' + value); the choice keeps the value.
+    const fuller = (left: string, right: string) => (left.startsWith('#') ? right : left)
+    const digested = (state: Versioned<string>, mask: number) =>
+      mapPayload(state, (payload, dot) =>
+        (dot.counter + mask) % 2 === 0 ? `#${payload}` : payload,
+      )
+    fc.assert(
+      fc.property(historyWithPicks, fc.nat(), fc.nat(), ([history, i, j, k], maskA, maskB) => {
+        const a = digested(pick(history, i), maskA)
+        const b = digested(pick(history, j), maskB)
+        const c = pick(history, k)
+        const join = (x: Versioned<string>, y: Versioned<string>) => sync(x, y, fuller)
+        expect(canonical(join(a, b))).toEqual(canonical(join(b, a)))
+        expect(canonical(join(join(a, b), c))).toEqual(canonical(join(a, join(b, c))))
+        expect(canonical(join(a, a))).toEqual(canonical(a))
+        // The full form absorbs its own digests.
+        expect(canonical(join(a, c))).toEqual(canonical(join(c, a)))
+        const full = pick(history, i)
+        expect(canonical(join(a, full))).toEqual(canonical(full))
       }),
     )
   })

@@ -13,6 +13,7 @@ import { healthScenario } from './scenarios/health.js'
 import { kvScenario } from './scenarios/kv.js'
 import { membershipScenario } from './scenarios/membership.js'
 import { strongScenario } from './scenarios/strong.js'
+import { witnessScenario } from './scenarios/witness.js'
 
 const SCENARIOS: readonly Scenario[] = [
   healthScenario,
@@ -21,6 +22,7 @@ const SCENARIOS: readonly Scenario[] = [
   strongScenario,
   crdtScenario,
   contrastScenario,
+  witnessScenario,
 ]
 
 async function main(): Promise<number> {

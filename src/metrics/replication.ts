@@ -87,6 +87,18 @@ export function replicationMetrics(source: ReplicationSource): PulledMetric[] {
       'readsNarrowed',
     ),
     counter(
+      'murmur_kv_reads_witness_extended_total',
+      'Reads that asked another full replica because a witness reported a write the full answers lacked.',
+      'coordinator',
+      'readsWitnessExtended',
+    ),
+    counter(
+      'murmur_kv_reads_witness_stale_total',
+      'Reads refused (503, stale) because a witness reported a write no full replica that answered held.',
+      'coordinator',
+      'readsWitnessStale',
+    ),
+    counter(
       'murmur_kv_read_repairs_total',
       'Stale replicas sent a repaired record after a read.',
       'coordinator',

@@ -440,7 +440,7 @@ export const strongScenario: Scenario = {
           'The eventual rows use keyspace default (N=3, durability sync): PUT w=quorum, GET r=quorum and r=one.',
           `Failover: a probe writes one key at a time through a surviving node (each write bounded by ${PROBE_TIMEOUT_MS} ms); the window is from kill -9 of the leader to the first write that succeeds. Both systems use a 1 s election timeout (randomized in [1, 2) s) and 100 ms heartbeats.`,
           "Raft log writes fdatasync the WAL on libuv's thread pool (src/storage/wal-sync.ts), so leader and followers keep serving while their disks sync; before, each node's event loop was blocked 27-29% of the time inside the binding's synced write.",
-          'Failover windows are dominated by the randomized election timeout in [1, 2) s plus pre-vote and vote rounds; a p99 over 20 trials near 2 s varies from run to run (1801 ms in the previous run, with the same settings).',
+          "murmur's followers see their connections to a killed leader break and campaign at once (in rank order, a few 100 ms ticks), so its failover window is a few hundred ms; etcd followers wait out the randomized election timeout in [1, 2) s plus pre-vote and vote rounds.",
         ],
         raw: { series, murmurWindows, etcdWindows },
       }

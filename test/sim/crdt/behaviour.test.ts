@@ -11,19 +11,20 @@
 
 import { describe, expect, it } from 'vitest'
 import * as ReplicatedSet from '../../../src/crdt/replicated-set.js'
-import { SimCluster, type SimResponse } from '../cluster.js'
-import { primariesOf, replicationConfig, settle } from '../replication/harness.js'
-import { pickSeed } from '../seed.js'
+import type { SimCluster, SimResponse } from '../cluster.js'
+import {
+  call as callText,
+  convergedCluster,
+  primariesOf,
+  replicationConfig,
+  settle,
+} from '../replication/harness.js'
 
-async function cluster(nodes: number, extra = ''): Promise<SimCluster> {
-  const created = await SimCluster.create({
-    seed: pickSeed('crdt behaviour'),
-    configText: replicationConfig(nodes, extra),
-  })
-  expect(await created.converge(10_000)).toBe(true)
-  return created
+function cluster(nodes: number, extra = ''): Promise<SimCluster> {
+  return convergedCluster('crdt behaviour', replicationConfig(nodes, extra))
 }
 
+/** A request with a JSON body. */
 function call(
   sim: SimCluster,
   node: string,
@@ -34,7 +35,7 @@ function call(
 ): Promise<SimResponse> {
   const text = body === undefined ? undefined : JSON.stringify(body)
   const withType = text === undefined ? headers : { 'content-type': 'application/json', ...headers }
-  return settle(sim, sim.request(node, method, path, text, withType), 10_000)
+  return callText(sim, node, method, path, text, withType)
 }
 
 function json(response: SimResponse): Record<string, unknown> {

@@ -12,28 +12,20 @@
 
 import { describe, expect, it } from 'vitest'
 import { partitionForKey } from '../../../src/ring/index.js'
-import { SimCluster, type SimResponse } from '../cluster.js'
-import { pickSeed } from '../seed.js'
-import { hintsHeld, keyPath, observe, primariesOf, replicationConfig, settle } from './harness.js'
+import type { SimCluster } from '../cluster.js'
+import {
+  call,
+  convergedCluster,
+  hintsHeld,
+  keyPath,
+  observe,
+  primariesOf,
+  replicationConfig,
+  settle,
+} from './harness.js'
 
-async function cluster(nodes: number, extra = ''): Promise<SimCluster> {
-  const created = await SimCluster.create({
-    seed: pickSeed('replication behaviour'),
-    configText: replicationConfig(nodes, extra),
-  })
-  expect(await created.converge(10_000)).toBe(true)
-  return created
-}
-
-function call(
-  sim: SimCluster,
-  node: string,
-  method: string,
-  path: string,
-  body?: string,
-  headers: Record<string, string> = {},
-): Promise<SimResponse> {
-  return settle(sim, sim.request(node, method, path, body, headers), 10_000)
+function cluster(nodes: number, extra = ''): Promise<SimCluster> {
+  return convergedCluster('replication behaviour', replicationConfig(nodes, extra))
 }
 
 /** Runs until every running node sees `node` in `state`, within 60 s of virtual time (with most members down, Lifeguard stretches suspicion). */

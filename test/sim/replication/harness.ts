@@ -17,7 +17,8 @@
 
 import { Buffer } from 'node:buffer'
 import { partitionForKey, preferenceList } from '../../../src/ring/index.js'
-import type { SimCluster, SimResponse } from '../cluster.js'
+import { SimCluster, type SimResponse } from '../cluster.js'
+import { pickSeed } from '../seed.js'
 
 export const DEFAULT_GOSSIP = '{ preset: local, gossipIntervalMs: 200 }'
 
@@ -61,6 +62,25 @@ export async function settle<T>(
   const settled = await cluster.sim.runUntil(() => done, { untilMs: cluster.sim.nowMs + limitMs })
   if (!settled) throw new Error(`request did not settle within ${limitMs} ms of virtual time`)
   return tracked
+}
+
+/** A cluster started from `configText` with the seed of `label`, once membership converged. */
+export async function convergedCluster(label: string, configText: string): Promise<SimCluster> {
+  const cluster = await SimCluster.create({ seed: pickSeed(label), configText })
+  if (!(await cluster.converge(10_000))) throw new Error('membership did not converge')
+  return cluster
+}
+
+/** One REST request to `node`, run on the virtual clock until answered (within 10 s). */
+export function call(
+  cluster: SimCluster,
+  node: string,
+  method: string,
+  path: string,
+  body?: string,
+  headers: Record<string, string> = {},
+): Promise<SimResponse> {
+  return settle(cluster, cluster.request(node, method, path, body, headers), 10_000)
 }
 
 /** A promise that resolves after `ms` of virtual time. */

@@ -11,31 +11,20 @@
 import { describe, expect, it } from 'vitest'
 import { holdsDigests, holdsValues } from '../../../src/replication/witness.js'
 import { partitionForKey } from '../../../src/ring/index.js'
-import { SimCluster, type SimResponse } from '../cluster.js'
-import { hintsHeld, keyPath, replicationConfig, settle } from '../replication/harness.js'
-import { pickSeed } from '../seed.js'
+import type { SimCluster } from '../cluster.js'
+import {
+  call,
+  convergedCluster,
+  hintsHeld,
+  keyPath,
+  replicationConfig,
+} from '../replication/harness.js'
 import { fullReplicasOf, witnessesOf } from './witness-state.js'
 
 const FAST_GOSSIP = '{ preset: local, gossipIntervalMs: 200, probeIntervalMs: 400 }'
 
-async function cluster(): Promise<SimCluster> {
-  const created = await SimCluster.create({
-    seed: pickSeed('witness behaviour'),
-    configText: replicationConfig(3, '', 1, FAST_GOSSIP),
-  })
-  expect(await created.converge(10_000)).toBe(true)
-  return created
-}
-
-function call(
-  sim: SimCluster,
-  node: string,
-  method: string,
-  path: string,
-  body?: string,
-  headers: Record<string, string> = {},
-): Promise<SimResponse> {
-  return settle(sim, sim.request(node, method, path, body, headers), 10_000)
+function cluster(): Promise<SimCluster> {
+  return convergedCluster('witness behaviour', replicationConfig(3, '', 1, FAST_GOSSIP))
 }
 
 async function recordOn(sim: SimCluster, node: string, key: string) {

@@ -23,7 +23,8 @@
  *    shortest chain of reassignments ending at a node with spare quota makes room (augmenting
  *    path, as in bipartite matching). When no such chain exists, the partition takes the
  *    allowed node that is least over its target.
- * After the last position, rebalanceWithinZones evens out what such overshoots left behind.
+ * After the last position, rebalanceWithinZones (rebalance.ts) evens out what such overshoots
+ * left behind.
  */
 
 import { assert } from '../env/assert.js'
@@ -319,77 +320,5 @@ export function assignPosition(
     const usageIndex = partition * state.zoneCount + (state.zoneOfNode[node] ?? 0)
     state.zoneUsage[usageIndex] = (state.zoneUsage[usageIndex] ?? 0) + 1
     state.counts[node] = (state.counts[node] ?? 0) + 1
-  }
-}
-
-/** Each node's places among the first `prefix` entries of the filled lists. */
-function prefixCountsOf(state: PlacementState, prefix: number): number[] {
-  const counts = new Array<number>(state.nodeCount).fill(0)
-  for (let partition = 0; partition < state.partitionCount; partition++) {
-    for (let place = 0; place < prefix; place++) {
-      const node = state.lists[partition * state.slots + place] ?? -1
-      counts[node] = (counts[node] ?? 0) + 1
-    }
-  }
-  return counts
-}
-
-/**
- * Moves one place at `position` from `over` to `under`, two nodes of one zone: preferably by
- * swapping them within a list that holds `under` further down (which changes no list's
- * membership), else by replacing `over` in a list that lacks `under`. Either way each list
- * keeps its zone sequence, so the zone rule still holds. Returns false when no list allows it.
- */
-function moveOnePlace(
-  state: PlacementState,
-  position: number,
-  over: number,
-  under: number,
-): boolean {
-  let replaceIn = -1
-  for (let partition = 0; partition < state.partitionCount; partition++) {
-    const start = partition * state.slots
-    if (state.lists[start + position] !== over) continue
-    let underAt = -1
-    for (let place = 0; place < state.slots; place++) {
-      if (state.lists[start + place] === under) underAt = place
-    }
-    if (underAt > position) {
-      state.lists[start + position] = under
-      state.lists[start + underAt] = over
-      return true
-    }
-    if (underAt === -1 && replaceIn === -1) replaceIn = partition
-  }
-  if (replaceIn === -1) return false
-  state.lists[replaceIn * state.slots + position] = under
-  return true
-}
-
-/**
- * The balancing pass after all positions are filled. Where the zone rule forced quotas to be
- * exceeded, the nodes of one zone can end more than one place apart; for each prefix in turn
- * (a change at position k - 1 touches only prefixes k and longer), places move from the most
- * to the least loaded node of each zone until they are at most one apart. Each step moves one
- * place, and a prefix takes at most partitionCount steps per zone.
- */
-export function rebalanceWithinZones(state: PlacementState): void {
-  for (let prefix = 1; prefix <= state.slots; prefix++) {
-    const counts = prefixCountsOf(state, prefix)
-    for (let zone = 0; zone < state.zoneCount; zone++) {
-      const members: number[] = []
-      state.zoneOfNode.forEach((nodeZone, node) => {
-        if (nodeZone === zone) members.push(node)
-      })
-      for (let step = 0; step < state.partitionCount && members.length > 1; step++) {
-        const byCount = [...members].sort((a, b) => (counts[a] ?? 0) - (counts[b] ?? 0) || a - b)
-        const under = byCount[0] ?? -1
-        const over = byCount[byCount.length - 1] ?? -1
-        if ((counts[over] ?? 0) - (counts[under] ?? 0) <= 1) break
-        if (!moveOnePlace(state, prefix - 1, over, under)) break
-        counts[over] = (counts[over] ?? 0) - 1
-        counts[under] = (counts[under] ?? 0) + 1
-      }
-    }
   }
 }

@@ -50,7 +50,8 @@
 
 import { assert } from '../env/assert.js'
 import { hashString } from './hash.js'
-import { assignPosition, type PlacementState, rebalanceWithinZones } from './placement.js'
+import { assignPosition, type PlacementState } from './placement.js'
+import { rebalanceWithinZones } from './rebalance.js'
 import {
   positionQuotas,
   prefixDemands,

@@ -126,6 +126,7 @@ export class TestCluster {
       process.execPath,
       [
         '--enable-source-maps',
+        ...this.nodeArgs,
         CLI_PATH,
         'start',
         '--config',

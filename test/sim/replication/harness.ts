@@ -77,7 +77,7 @@ export function call(
   node: string,
   method: string,
   path: string,
-  body?: string,
+  body?: string | Uint8Array,
   headers: Record<string, string> = {},
 ): Promise<SimResponse> {
   return settle(cluster, cluster.request(node, method, path, body, headers), 10_000)

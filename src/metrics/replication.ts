@@ -69,6 +69,18 @@ export function replicationMetrics(source: ReplicationSource): PulledMetric[] {
       'forwardsDeduplicated',
     ),
     counter(
+      'murmur_kv_writes_witness_coordinated_total',
+      'Writes this node coordinated as a witness of the key (kept in witness form, value held until a full replica acked).',
+      'coordinator',
+      'writesWitnessCoordinated',
+    ),
+    counter(
+      'murmur_kv_witness_custody_released_total',
+      'Values a witness held for its own coordinated writes, deleted once a full replica acknowledged them.',
+      'coordinator',
+      'witnessCustodyReleased',
+    ),
+    counter(
       'murmur_kv_reads_with_siblings_total',
       'Reads whose answer held more than one sibling (concurrent writes).',
       'coordinator',

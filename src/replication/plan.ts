@@ -11,7 +11,10 @@
  * (it keeps the metadata as a hint), a fallback for a full primary is full (it keeps the
  * value). When a full primary is down and no fallback is left to stand in for it, a usable
  * witness of the partition is promoted: its target keeps the value as a hint for that primary
- * (and its own metadata), so the write still has a full copy beyond the coordinator's.
+ * (and its own metadata), so the write still has a full copy beyond the coordinator's. Every
+ * primary, witnesses included, coordinates the writes it receives (`chooseCoordinator`); a
+ * coordinating witness keeps the value in custody until a full copy holds it
+ * (`witnessCustody`).
  *
  * Pure: the ring and a liveness view in, a plan out.
  */
@@ -132,26 +135,36 @@ export function isWitnessTarget(
   return witnesses.includes(target.hintFor ?? target.node)
 }
 
+/** Where a coordinating witness keeps the value of a write until a full copy holds it. */
+export interface WitnessCustody {
+  readonly hintFor: string
+  /** True when this node is promoted for `hintFor`: the hint stays until handed off. */
+  readonly promoted: boolean
+}
+
 /**
- * The plan a coordinator runs a write with. A witness coordinates only when no full primary
- * took the write; it then keeps the value itself, as a hint for the first full primary that is
- * down (or the first one, when all are up but refused), exactly as a promoted witness does.
+ * Where a witness that coordinates a write keeps the value until a full copy holds it: as a
+ * hint for a full primary, written in one batch with its own record in witness form, so no
+ * digest of a write is durable anywhere before its value is. `hintFor` is the full primary the
+ * witness stands in for when the plan promoted it (the hint then stays until handed off, as a
+ * promoted witness's always does), else the first full primary that is down, else the first
+ * full primary; a hint that is not a promotion's is released once a full copy acknowledged
+ * the write. Undefined when `selfId` is not one of the plan's witnesses.
  */
-export function coordinatorPlan(
+export function witnessCustody(
   plan: ReplicaPlan,
   selfId: string,
   liveness: Liveness,
-): ReplicaPlan {
-  const index = plan.targets.findIndex(
-    (target) => target.node === selfId && target.hintFor === undefined,
-  )
-  if (index === -1 || !plan.witnesses.includes(selfId)) return plan
+): WitnessCustody | undefined {
+  if (!plan.witnesses.includes(selfId)) return undefined
+  const own = plan.targets.find((target) => target.node === selfId)
+  if (own?.hintFor !== undefined && !plan.witnesses.includes(own.hintFor)) {
+    return { hintFor: own.hintFor, promoted: true }
+  }
   const full = plan.primaries.filter((node) => !plan.witnesses.includes(node))
   const hintFor = full.find((node) => !liveness.isUsable(node)) ?? full[0]
   assert(hintFor !== undefined, 'a keyspace keeps at least one full replica')
-  const targets = [...plan.targets]
-  targets[index] = { node: selfId, hintFor }
-  return { ...plan, targets }
+  return { hintFor, promoted: false }
 }
 
 /** The plan for one partition of a keyspace with `replicas` replicas. */
@@ -170,18 +183,19 @@ export type CoordinatorChoice =
   | { readonly kind: 'forward'; readonly candidates: readonly string[] }
 
 /**
- * Who mints the dot of a write: this node when it is a full primary, otherwise the usable full
- * primaries in preference order (a witness never coordinates while a full primary can). When
- * every full primary is down this node coordinates as a fallback, as Dynamo does, so a sloppy
- * quorum can still accept the write.
+ * Who mints the dot of a write: this node when it is one of the key's primaries, full or
+ * witness (minting needs only the causal metadata a witness keeps; docs/ARCHITECTURE.md,
+ * Witnesses); otherwise the usable full primaries in preference order, which also hold the
+ * values a write's answer may show. When every full primary is down this node coordinates as
+ * a fallback, as Dynamo does, so a sloppy quorum can still accept the write.
  */
 export function chooseCoordinator(
   plan: ReplicaPlan,
   selfId: string,
   liveness: Liveness,
 ): CoordinatorChoice {
+  if (plan.primaries.includes(selfId)) return { kind: 'local' }
   const full = plan.primaries.filter((node) => !plan.witnesses.includes(node))
-  if (full.includes(selfId)) return { kind: 'local' }
   const candidates = full.filter((node) => liveness.isUsable(node))
   return candidates.length === 0 ? { kind: 'local' } : { kind: 'forward', candidates }
 }

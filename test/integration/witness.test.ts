@@ -1,6 +1,7 @@
 /**
  * Goal: witness replicas work between real processes: with three replicas of which one is a
- * witness, quorum writes keep succeeding through kill -9 of a full replica (the witness of
+ * witness, a witness coordinates the writes it receives for its keys, quorum writes keep
+ * succeeding through kill -9 of a full replica (the witness of
  * each of its keys is promoted and keeps the value as a hint), quorum reads return the latest
  * acknowledged values meanwhile, the restarted replica gets every value back, and afterwards
  * no witness holds a value: no hints are left, and the witness's own records on disk hold
@@ -36,6 +37,8 @@ let cluster: TestCluster
 const acknowledged = new Map<string, string[]>()
 /** key → its witness. */
 const witnessOf = new Map<string, string>()
+/** key → the node that coordinated its latest acknowledged write. */
+const coordinatorOf = new Map<string, string>()
 let partitionCount = 0
 let sequence = 0
 
@@ -89,7 +92,10 @@ async function put(node: string, key: string): Promise<number> {
       headers: { 'Content-Type': 'text/plain' },
     })
     await response.arrayBuffer()
-    if (response.status === 204) acknowledged.set(key, [...(acknowledged.get(key) ?? []), value])
+    if (response.status === 204) {
+      acknowledged.set(key, [...(acknowledged.get(key) ?? []), value])
+      coordinatorOf.set(key, response.headers.get('X-Murmur-Coordinator') ?? '')
+    }
     return response.status
   } catch {
     return -1
@@ -123,9 +129,15 @@ async function seenDead(observer: string, node: string): Promise<boolean> {
 
 describe('witness replicas between real processes', () => {
   it('keeps quorum writes working through kill -9 of a full replica, via the witness', async () => {
+    const sentToWitness: string[] = []
     for (const [index, key] of KEYS.entries()) {
-      expect(await put(index % 2 === 0 ? 'n2' : 'n3', key)).toBe(204)
+      const node = index % 2 === 0 ? 'n2' : 'n3'
+      expect(await put(node, key)).toBe(204)
+      if (witnessOf.get(key) === node) sentToWitness.push(key)
     }
+    // A witness coordinates the writes of its own keys instead of forwarding them.
+    expect(sentToWitness.length).toBeGreaterThan(0)
+    for (const key of sentToWitness) expect(coordinatorOf.get(key)).toBe(witnessOf.get(key))
     await cluster.kill(VICTIM)
     await eventually(
       async () => (await seenDead('n2', VICTIM)) && (await seenDead('n3', VICTIM)),

@@ -3,9 +3,9 @@
  * this node's store and its peers.
  *
  * Writes. A node that is not a primary of the key forwards the write (`kv.coordinate`) to the
- * first usable primary, because the coordinator mints the new version's dot; when every
- * primary is down or refuses, it coordinates itself as a fallback. The coordinator mints on
- * its own record of the key (a fallback coordinator keeps one too, so it never mints a dot
+ * first usable full primary, because the coordinator mints the new version's dot; when every
+ * full primary is down or refuses, it coordinates itself as a fallback. The coordinator mints
+ * on its own record of the key (a fallback coordinator keeps one too, so it never mints a dot
  * twice), then sends the resulting record to every other target (`kv.replicate`; fallbacks
  * store it as a hint), replacing failed targets by spares, until the WriteTally is met or
  * cannot be, or the request's time is up. Effect order: the local record is durable before
@@ -32,13 +32,17 @@
  * that were not asked are not repaired by this read; r=all asks (and repairs) every one, and
  * hinted handoff and later reads heal the rest (docs/ARCHITECTURE.md, Replication).
  *
- * Witnesses (docs/ARCHITECTURE.md, Witnesses). In a keyspace with witnesses, a witness never
- * coordinates while a full primary takes the write; when it must, it keeps its own record in
- * witness form and the value as a hint for a full primary. Every record sent to a target in a
- * witness role is sent in witness form (digests), and a node that receives a record keeps it in
- * the form its role for the key asks for (`acceptReplica`). A read is served only when at least
- * one full copy answered and the merge holds a value for every write a witness reports; until
- * then the held-back full targets are asked, and when none is left the read fails with 503.
+ * Witnesses (docs/ARCHITECTURE.md, Witnesses). In a keyspace with witnesses, a witness
+ * coordinates the writes it receives like any primary: it mints on its own record (which holds
+ * every dot, values as digests) and keeps the new record in witness form, with the value in
+ * custody as a hint for a full primary in the same atomic write, so a digest is never durable
+ * without its value. Once a full copy acknowledged the write the hint is released, unless the
+ * witness is promoted for a down full primary, whose hint stays until handed off. Every record
+ * sent to a target in a witness role is sent in witness form (digests), and a node that
+ * receives a record keeps it in the form its role for the key asks for (`acceptReplica`). A
+ * read is served only when at least one full copy answered and the merge holds a value for
+ * every write a witness reports; until then the held-back full targets are asked, and when
+ * none is left the read fails with 503.
  */
 
 import { createHash } from 'node:crypto'
@@ -59,7 +63,6 @@ import {
 } from '../../replication/messages.js'
 import {
   chooseCoordinator,
-  coordinatorPlan,
   isWitnessTarget,
   type Liveness,
   type PartitionOrder,
@@ -67,6 +70,8 @@ import {
   planFromOrder,
   type ReplicaPlan,
   type ReplicaTarget,
+  type WitnessCustody,
+  witnessCustody,
 } from '../../replication/plan.js'
 import { ReadTally, type WriteFailure, WriteTally } from '../../replication/quorum.js'
 import {
@@ -88,7 +93,7 @@ import type {
   WriteOutcome,
   WriteRequest,
 } from '../../replication/requests.js'
-import { holdsDigests, witnessForm } from '../../replication/witness.js'
+import { holdsDigests, holdsValues, witnessForm } from '../../replication/witness.js'
 import { partitionForKey, preferenceList, type Ring } from '../../ring/index.js'
 import type { DataKey } from '../../storage/layout.js'
 import { encodeCausalContextToken } from '../../versioning/context-token.js'
@@ -132,6 +137,10 @@ export interface CoordinatorOptions {
 
 export interface CoordinatorCounters {
   writesCoordinated: number
+  /** Writes coordinated here while this node is a witness of the key (among the above). */
+  writesWitnessCoordinated: number
+  /** Values a coordinating witness kept in custody and released once a full copy held them. */
+  witnessCustodyReleased: number
   writesForwarded: number
   /** Second copies of a forwarded write, answered with the first copy's outcome. */
   forwardsDeduplicated: number
@@ -151,6 +160,8 @@ export interface CoordinatorCounters {
 interface Minted {
   readonly record: KeyRecord
   readonly dot: Dot
+  /** Where this node (a witness of the key) keeps the value in custody; undefined if nowhere. */
+  readonly custody: WitnessCustody | undefined
 }
 
 function isDefinite(error: unknown): boolean {
@@ -225,6 +236,8 @@ class RecordForms {
 export class Coordinator {
   readonly counters: CoordinatorCounters = {
     writesCoordinated: 0,
+    writesWitnessCoordinated: 0,
+    witnessCustodyReleased: 0,
     writesForwarded: 0,
     forwardsDeduplicated: 0,
     readRepairs: 0,
@@ -355,10 +368,11 @@ export class Coordinator {
   }
 
   /**
-   * Runs a write where its dot may be minted: forwarded to the first usable primary that takes
-   * it (`forward.body(forwardId)` is the peer request, answered by `decode`; the primary runs it
-   * through `runForwarded`), or `local()` here when this node is a primary or no primary can be
-   * reached. Every data type's writes go this way.
+   * Runs a write where its dot may be minted: `local()` here when this node is a primary of
+   * the key (full or witness), else forwarded to the first usable full primary that takes it
+   * (`forward.body(forwardId)` is the peer request, answered by `decode`; the primary runs it
+   * through `runForwarded`), or `local()` here when no full primary can be reached. Every data
+   * type's writes go this way.
    */
   async forwardOrRun<T>(
     keyspace: KeyspaceRef,
@@ -446,13 +460,66 @@ export class Coordinator {
 
   /** Coordinates a write on this node: mint, replicate, wait for the quorum. */
   async coordinate(request: WriteRequest): Promise<WriteOutcome> {
+    const startedMs = this.options.clock.nowMs()
     const { minted, tally } = await this.replicateUpdate(
       request.keyspace,
       request.key,
       { requirement: request.requirement, timeoutMs: request.timeoutMs },
-      (address) => this.mint(request, address),
+      (address, plan) => this.mint(request, address, plan),
     )
-    return this.writeOutcome(request, minted, tally)
+    this.releaseCustody(request, minted)
+    const body = request.returnBody ? await this.writtenBody(request, minted, startedMs) : undefined
+    return this.writeOutcome(request, minted, tally, body)
+  }
+
+  /**
+   * Drops the hint a coordinating witness kept the value in, once the write met its quorum
+   * (which needs a full copy's acknowledgement of this very record). Compare-and-delete: a hint
+   * that merged anything else meanwhile stays for the hint replayer. Not awaited; a hint that
+   * survives is handed off later, harmlessly.
+   */
+  private releaseCustody(request: WriteRequest, minted: Minted): void {
+    const { custody } = minted
+    if (custody === undefined || custody.promoted || !holdsValues(minted.record)) return
+    const address = this.addressOf(request.keyspace.name, request.key)
+    this.options.store.deleteHintIfEqual(custody.hintFor, address, minted.record).then(
+      (released) => {
+        if (released) this.counters.witnessCustodyReleased++
+      },
+      (error: unknown) => this.options.log.debug('custody release failed', { error }),
+    )
+  }
+
+  /**
+   * The record a returnbody write answers with: the coordinator's own when it holds every
+   * value. A witness holds the values of other siblings only as digests, so it reads the key
+   * (r=1, which always reaches a full copy and never serves a digest, so the answer holds this
+   * write or a newer one that superseded it) within the write's remaining time; when that read
+   * fails, the write answers with its context alone (204).
+   */
+  private async writtenBody(
+    request: WriteRequest,
+    minted: Minted,
+    startedMs: number,
+  ): Promise<KeyRecord | undefined> {
+    if (!holdsDigests(minted.record)) return minted.record
+    const { clock, peerTimeoutMs } = this.options
+    const remainingMs = Math.floor(request.timeoutMs - (clock.nowMs() - startedMs))
+    const timeoutMs = Math.min(remainingMs, peerTimeoutMs)
+    if (timeoutMs < 1) return undefined
+    try {
+      const { record } = await this.read({
+        keyspace: request.keyspace,
+        key: request.key,
+        requirement: { total: 1, primaries: 0 },
+        timeoutMs,
+        repair: 'async',
+      })
+      return record
+    } catch (error) {
+      this.options.log.debug('returnbody read after a witness write failed', { error })
+      return undefined
+    }
   }
 
   /**
@@ -464,21 +531,22 @@ export class Coordinator {
     keyspace: KeyspaceRef,
     key: string,
     limits: { readonly requirement: Requirement; readonly timeoutMs: number },
-    apply: (address: DataKey) => Promise<M>,
+    apply: (address: DataKey, plan: ReplicaPlan) => Promise<M>,
   ): Promise<{ minted: M; tally: WriteTally }> {
-    const { selfId, liveness } = this.options
+    const { selfId } = this.options
     const address = this.addressOf(keyspace.name, key)
-    const plan = coordinatorPlan(this.planFor(keyspace, address), selfId, liveness)
+    const plan = this.planFor(keyspace, address)
     const tally = new WriteTally(plan, limits.requirement)
     const deadline = new Deadline(this.options.clock, limits.timeoutMs)
     let minted: M
     try {
-      minted = await apply(address)
+      minted = await apply(address, plan)
     } catch (error) {
       deadline.cancel()
       throw error
     }
     this.counters.writesCoordinated++
+    if (plan.witnesses.includes(selfId)) this.counters.writesWitnessCoordinated++
     tally.markStored()
     const forms = new RecordForms(minted.record)
     const ask = (target: ReplicaTarget): void => {
@@ -507,24 +575,32 @@ export class Coordinator {
     return { minted, tally }
   }
 
-  private writeOutcome(request: WriteRequest, minted: Minted, tally: WriteTally): WriteOutcome {
+  private writeOutcome(
+    request: WriteRequest,
+    minted: Minted,
+    tally: WriteTally,
+    body: KeyRecord | undefined,
+  ): WriteOutcome {
     const kv = kvState(minted.record)
     const succeeded = tally.quorum.succeeded()
     return {
       context: encodeCausalContextToken(writeContext(kv, minted.dot, request.context)),
       siblings: kv.siblings.length,
-      // A witness that had to coordinate holds concurrent siblings only as digests, which a
-      // body cannot show; the client then gets the context alone (204) and reads the key.
-      record: request.returnBody && !holdsDigests(minted.record) ? minted.record : undefined,
+      record: body,
       coordinator: this.options.selfId,
       replicas: succeeded.map((target) => target.node),
       hinted: succeeded.filter((target) => target.hintFor !== undefined),
     }
   }
 
-  /** Applies the write to this node's own record of the key and returns the new record. */
-  private async mint(request: WriteRequest, address: DataKey): Promise<Minted> {
-    const { actor, counter, clock, siblingsMax, store } = this.options
+  /**
+   * Applies the write to this node's own record of the key and returns the new record. A
+   * witness of the key keeps its record in witness form and, in the same atomic write, the
+   * new value in custody (`witnessCustody`), so the value is durable wherever its digest is.
+   */
+  private async mint(request: WriteRequest, address: DataKey, plan: ReplicaPlan): Promise<Minted> {
+    const { actor, counter, clock, siblingsMax, store, selfId, liveness } = this.options
+    const custody = witnessCustody(plan, selfId, liveness)
     const payload: KvPayload =
       request.operation === 'put'
         ? {
@@ -545,7 +621,12 @@ export class Coordinator {
         })
         if (versioned.siblings.length > siblingsMax) throw tooManySiblings(siblingsMax)
         const record: KeyRecord = { ...current, kv: versioned }
-        return { record: this.ownForm(request.keyspace, address, record), result: { record, dot } }
+        const kept = custody !== undefined && holdsValues(record) ? custody : undefined
+        return {
+          record: this.ownForm(request.keyspace, address, record),
+          hint: kept === undefined ? undefined : { target: kept.hintFor, record },
+          result: { record, dot, custody: kept },
+        }
       },
       sync,
     )

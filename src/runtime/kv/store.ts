@@ -10,6 +10,9 @@
  * - A corrupt record is counted and read as missing: the next merge re-creates it from the
  *   replica that sent it, and read repair or hint replay supply the rest.
  * - Hints are merged like records, so repeated writes to one key leave one hint per target.
+ *   A mutation may merge a hint in the same atomic write as its record (a coordinating
+ *   witness keeps its record in witness form and the value in a hint, never one without the
+ *   other); the record lock is then held while the hint lock is taken, never the reverse.
  *   Each target holds at most `hintsPerTargetMax` hints; a new one beyond is refused as
  *   overloaded. A hint is deleted only if it still equals what the target acknowledged.
  */
@@ -69,10 +72,26 @@ export interface StoreCounters {
   hintsRefused: number
 }
 
-/** A mutation's verdict: the record to write (undefined: write nothing) and the caller's result. */
+/**
+ * A mutation's verdict: the record to write (undefined: write nothing), the caller's result,
+ * and optionally a record to merge into a hint in the same atomic write.
+ */
 export interface Mutation<R> {
   readonly record: KeyRecord | undefined
   readonly result: R
+  readonly hint?: HintMerge | undefined
+}
+
+/** A record to merge into the hint this node holds for `target`. */
+export interface HintMerge {
+  readonly target: string
+  readonly record: KeyRecord
+}
+
+/** A hint's new content, written by the caller, and whether the hint is new. */
+interface HintChange {
+  readonly op: WriteOp
+  readonly fresh: boolean
 }
 
 export interface HintEntry {
@@ -126,8 +145,9 @@ export class ReplicaStore {
 
   /**
    * Runs `mutate` on the current record (EMPTY_RECORD when absent or corrupt; `corrupt` tells
-   * which) under the key's lock and writes the record it returns; resolves with its result
-   * once the write is committed.
+   * which) under the key's lock and writes the record it returns, and the hint it asks for, in
+   * one atomic write; resolves with its result once the write is committed. A hint beyond the
+   * bound is refused as overloaded before anything is written.
    */
   update<R>(
     address: DataKey,
@@ -138,7 +158,19 @@ export class ReplicaStore {
     return this.locks.run(lockName(address), async () => {
       const stored = await this.readStored(key)
       const mutation = mutate(stored.record ?? EMPTY_RECORD, stored.corrupt)
-      if (mutation.record !== undefined) await this.put(key, mutation.record, sync)
+      const { hint } = mutation
+      if (hint === undefined) {
+        if (mutation.record !== undefined) await this.put(key, mutation.record, sync)
+        return mutation.result
+      }
+      const record = mutation.record === undefined ? [] : [recordOp(key, mutation.record)]
+      // The record lock is always taken before a hint lock, never the other way round.
+      await this.locks.run(hintLockName(hint.target, address), async () => {
+        const change = await this.hintChange(hint.target, address, hint.record)
+        const ops = change === undefined ? record : [...record, change.op]
+        if (ops.length > 0) await this.commits.write(ops, { sync })
+        this.countHint(hint.target, change)
+      })
       return mutation.result
     })
   }
@@ -182,26 +214,45 @@ export class ReplicaStore {
 
   /** Merges `incoming` into the hint for `target`; refuses a new hint beyond the bound. */
   mergeHint(target: string, address: DataKey, incoming: KeyRecord, sync: boolean): Promise<void> {
-    const key = hintedKey(target, address.partition, address.keyspace, address.key)
     return this.locks.run(hintLockName(target, address), async () => {
-      const current = await this.readAt(key)
-      if (current === undefined) {
-        const count = this.hintCounts.get(target) ?? 0
-        if (count >= this.options.hintsPerTargetMax) {
-          this.counters.hintsRefused++
-          throw new MurmurError('overloaded', `this node holds ${count} hints for ${target}`, {
-            definite: true,
-          })
-        }
-      }
-      const merged = current === undefined ? incoming : mergeRecords(current, incoming)
-      if (current !== undefined && recordsEqual(merged, current)) return
-      await this.put(key, merged, sync)
-      if (current === undefined) {
-        this.hintCounts.set(target, (this.hintCounts.get(target) ?? 0) + 1)
-        this.counters.hintsStored++
-      }
+      const change = await this.hintChange(target, address, incoming)
+      if (change === undefined) return
+      await this.commits.write([change.op], { sync })
+      this.countHint(target, change)
     })
+  }
+
+  /**
+   * The write that merges `incoming` into the hint for `target` (undefined: nothing changes);
+   * throws overloaded when the hint would be new and the target already holds the bound.
+   * Call under the hint's lock.
+   */
+  private async hintChange(
+    target: string,
+    address: DataKey,
+    incoming: KeyRecord,
+  ): Promise<HintChange | undefined> {
+    const key = hintedKey(target, address.partition, address.keyspace, address.key)
+    const current = await this.readAt(key)
+    if (current === undefined) {
+      const count = this.hintCounts.get(target) ?? 0
+      if (count >= this.options.hintsPerTargetMax) {
+        this.counters.hintsRefused++
+        throw new MurmurError('overloaded', `this node holds ${count} hints for ${target}`, {
+          definite: true,
+        })
+      }
+    }
+    const merged = current === undefined ? incoming : mergeRecords(current, incoming)
+    if (current !== undefined && recordsEqual(merged, current)) return undefined
+    return { op: recordOp(key, merged), fresh: current === undefined }
+  }
+
+  /** Counts a hint change once it is committed. */
+  private countHint(target: string, change: HintChange | undefined): void {
+    if (change?.fresh !== true) return
+    this.hintCounts.set(target, (this.hintCounts.get(target) ?? 0) + 1)
+    this.counters.hintsStored++
   }
 
   /** Deletes the hint if it still equals what was handed off; true when it did. */
@@ -316,12 +367,15 @@ export class ReplicaStore {
   }
 
   private put(key: Bytes, record: KeyRecord, sync: boolean): Promise<void> {
-    const op: WriteOp = putRecordOp(key, encodeKeyRecord(record))
-    return this.commits.write([op], { sync })
+    return this.commits.write([recordOp(key, record)], { sync })
   }
 
   private reportCorrupt(key: Bytes, error: MurmurError): void {
     this.counters.corruptRecords++
     this.log.warn('corrupt record read as missing', { error: errorMessage(error), key: key.length })
   }
+}
+
+function recordOp(key: Bytes, record: KeyRecord): WriteOp {
+  return putRecordOp(key, encodeKeyRecord(record))
 }

@@ -1,6 +1,8 @@
 /**
  * Goal: each witness behaviour shown on its own, on three nodes with one witness per key: a
- * witness stores digests and forwards writes to a full replica; a quorum read that meets a
+ * witness stores digests and coordinates its own writes, keeping the value in custody until a
+ * full replica holds it (or hands it off when none took it), and answers a returnbody write
+ * with siblings it holds as digests by reading them from a full replica; a quorum read that meets a
  * witness reporting a write its full answer lacks asks the other full replica, and refuses
  * (503) when none holds it; while a full replica is down the promoted witness keeps the value
  * as a hint, serves it, hands it back and drops it; counters work in a witness keyspace.
@@ -59,19 +61,59 @@ function roles(sim: SimCluster, key: string): { full: [string, string]; witness:
 }
 
 describe('witness replicas', () => {
-  it('keep digests only and forward writes to a full replica', async () => {
+  it('keep digests only, and coordinate their own writes with the value in custody', async () => {
     const sim = await cluster()
     const { full, witness } = roles(sim, 'k')
-    expect((await call(sim, witness, 'PUT', keyPath('k', 'w=all'), 'hello')).status).toBe(204)
-    expect(sim.node(witness).kv.coordinator().counters.writesForwarded).toBe(1)
+    const written = await call(sim, witness, 'PUT', keyPath('k', 'w=all'), 'hello')
+    expect(written.status).toBe(204)
+    expect(written.headers.get('X-Murmur-Coordinator')).toBe(witness)
+    const counters = sim.node(witness).kv.coordinator().counters
+    expect([counters.writesForwarded, counters.writesWitnessCoordinated]).toEqual([0, 1])
     const kept = await recordOn(sim, witness, 'k')
     expect(kept !== undefined && holdsDigests(kept) && !holdsValues(kept)).toBe(true)
     for (const node of full) {
       const record = await recordOn(sim, node, 'k')
       expect(record !== undefined && holdsValues(record)).toBe(true)
     }
+    // The value was kept as a hint until a full replica acknowledged it, then released.
+    expect(
+      await sim.sim.runUntil(() => hintsHeld(sim) === 0, { untilMs: sim.sim.nowMs + 1000 }),
+    ).toBe(true)
+    expect(counters.witnessCustodyReleased).toBe(1)
     const read = await call(sim, witness, 'GET', keyPath('k', 'r=all'))
     expect([read.status, read.body]).toEqual([200, 'hello'])
+  })
+
+  it('keep a witness-coordinated value when no full replica took it, and hand it off', async () => {
+    const sim = await cluster()
+    const { full, witness } = roles(sim, 'lone')
+    // Both full replicas are unreachable but not yet seen down: the write fails, the value stays.
+    sim.faults.isolate(witness, full)
+    const failed = await call(sim, witness, 'PUT', keyPath('lone', 'w=1&timeout=1000'), 'kept')
+    expect(failed.status).toBe(503)
+    const kept = await recordOn(sim, witness, 'lone')
+    expect(kept !== undefined && holdsDigests(kept) && !holdsValues(kept)).toBe(true)
+    expect(hintsHeld(sim)).toBe(1)
+    sim.faults.heal()
+    expect(
+      await sim.sim.runUntil(() => hintsHeld(sim) === 0, { untilMs: sim.sim.nowMs + 30_000 }),
+    ).toBe(true)
+    // The digest the witness kept is never left without its value: the key reads.
+    const read = await call(sim, full[1], 'GET', keyPath('lone', 'r=all'))
+    expect([read.status, read.body]).toEqual([200, 'kept'])
+  })
+
+  it('answer a returnbody write with every sibling, read from a full replica', async () => {
+    const sim = await cluster()
+    const { full, witness } = roles(sim, 'both')
+    expect((await call(sim, full[0], 'PUT', keyPath('both', 'w=all'), 'one')).status).toBe(204)
+    // No context: the witness's write is concurrent with "one", which it holds as a digest.
+    const written = await call(sim, witness, 'PUT', keyPath('both', 'w=2&returnbody=true'), 'two')
+    expect(written.headers.get('X-Murmur-Coordinator')).toBe(witness)
+    expect(written.status).toBe(300)
+    const { siblings } = JSON.parse(written.body) as { siblings: { value: string }[] }
+    const values = siblings.map((sibling) => Buffer.from(sibling.value, 'base64').toString())
+    expect(values.sort()).toEqual(['one', 'two'])
   })
 
   it('asks the other full replica when a witness reports a newer write, or refuses', async () => {

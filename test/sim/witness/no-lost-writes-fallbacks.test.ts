@@ -9,13 +9,18 @@
 
 import { describe, expect, it } from 'vitest'
 import { runSeeds } from '../replication/run-seeds.js'
-import { WITNESS_SCENARIO } from './witness-state.js'
+import { witnessScenario } from './witness-state.js'
 
 describe('witness replicas with fallbacks under faults', () => {
   it('loses no acknowledged write and serves no stale read on five nodes, 40 seeds', async () => {
-    const totals = await runSeeds('witness, five nodes', 40, { ...WITNESS_SCENARIO, nodes: 5 })
+    const { options, activity } = witnessScenario()
+    const totals = await runSeeds('witness, five nodes', 40, { ...options, nodes: 5 })
     expect(totals.acknowledged).toBeGreaterThan(totals.seeds * 10)
     expect(totals.crashes).toBeGreaterThan(0)
     expect(totals.siblingsSeen).toBeGreaterThan(0)
+    // Witnesses coordinated writes of their own keys, keeping and releasing the values.
+    console.log(`[sim] witness activity: ${JSON.stringify(activity)}`)
+    expect(activity.writesWitnessCoordinated).toBeGreaterThan(totals.seeds)
+    expect(activity.custodyReleased).toBeGreaterThan(0)
   }, 300_000)
 })

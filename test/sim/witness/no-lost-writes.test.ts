@@ -13,12 +13,13 @@
 
 import { describe, expect, it } from 'vitest'
 import { runSeeds } from '../replication/run-seeds.js'
-import { WITNESS_SCENARIO } from './witness-state.js'
+import { witnessScenario } from './witness-state.js'
 
 describe('witness replicas under faults', () => {
   it('loses no acknowledged write and serves no stale read on three nodes, 100 seeds', async () => {
+    const { options, activity } = witnessScenario()
     const totals = await runSeeds('witness, three nodes', 100, {
-      ...WITNESS_SCENARIO,
+      ...options,
       nodes: 3,
       impairedMax: 1,
       // Faster failure detection, so that crashes outlast suspicion and witnesses get promoted.
@@ -29,5 +30,9 @@ describe('witness replicas under faults', () => {
     // Three nodes have no fallbacks: every hint is a promoted witness's temporary value.
     expect(totals.hintsPeak).toBeGreaterThan(0)
     expect(totals.reaped).toBeGreaterThan(0)
+    // Witnesses coordinated writes of their own keys, keeping and releasing the values.
+    console.log(`[sim] witness activity: ${JSON.stringify(activity)}`)
+    expect(activity.writesWitnessCoordinated).toBeGreaterThan(totals.seeds)
+    expect(activity.custodyReleased).toBeGreaterThan(0)
   }, 300_000)
 })

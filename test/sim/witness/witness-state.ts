@@ -1,7 +1,7 @@
 /**
  * What the witness simulations share: the replication scenario with a witness, and what they
- * inspect on the nodes themselves (the witnesses of a key, and whether any witness keeps a
- * value in its own records once hints have drained).
+ * inspect on the nodes themselves (the witnesses of a key, whether any witness keeps a value
+ * in its own records once hints have drained, and how many writes witnesses coordinated).
  */
 
 import { holdsValues } from '../../../src/replication/witness.js'
@@ -51,10 +51,34 @@ export async function witnessValuesLeft(
   return violations
 }
 
-/** The replication workload on a keyspace of three replicas, one a witness, with every check. */
-export const WITNESS_SCENARIO: ScenarioOptions = {
-  ...DEFAULT_SCENARIO,
-  witnesses: 1,
-  checkReads: true,
-  afterDrain: witnessValuesLeft,
+/** What witnesses did over the runs of a scenario, summed when each run has drained. */
+export interface WitnessActivity {
+  /** Writes a witness of the key coordinated itself (counters restart with a crashed node). */
+  writesWitnessCoordinated: number
+  /** Values a coordinating witness kept in custody and released once a full copy held them. */
+  custodyReleased: number
+}
+
+/**
+ * The replication workload on a keyspace of three replicas, one a witness, with every check,
+ * and the witness activity its runs add up to.
+ */
+export function witnessScenario(): { options: ScenarioOptions; activity: WitnessActivity } {
+  const activity: WitnessActivity = { writesWitnessCoordinated: 0, custodyReleased: 0 }
+  const afterDrain = async (cluster: SimCluster, keys: readonly string[]) => {
+    for (const id of cluster.nodeIds) {
+      if (!cluster.isRunning(id)) continue
+      const counters = cluster.node(id).kv.coordinator().counters
+      activity.writesWitnessCoordinated += counters.writesWitnessCoordinated
+      activity.custodyReleased += counters.witnessCustodyReleased
+    }
+    return witnessValuesLeft(cluster, keys)
+  }
+  const options: ScenarioOptions = {
+    ...DEFAULT_SCENARIO,
+    witnesses: 1,
+    checkReads: true,
+    afterDrain,
+  }
+  return { options, activity }
 }

@@ -2,7 +2,8 @@
  * Goal: the replica store keeps its contract: read-modify-write is serialized per key so
  * concurrent merges never lose each other, a corrupt record reads as missing (and is counted)
  * and is re-created by the next merge, hints merge into one per target and key, are bounded
- * per target, survive a restart in their counts and are deleted only when unchanged; listing
+ * per target, survive a restart in their counts and are deleted only when unchanged; a
+ * mutation writes its record and the hint it asks for together or not at all; listing
  * skips deleted keys and reports where a bounded scan stopped; dot counters never repeat
  * across restarts; the keyed mutex bounds its waiters.
  * Method: the real store over an in-memory engine and group committer, with a clock whose
@@ -119,6 +120,41 @@ describe('ReplicaStore', () => {
     const reopened = open(disk, 2).store
     await reopened.open()
     expect(reopened.hintCountsByTarget()).toEqual(new Map([['n4', 2]]))
+  })
+
+  it('writes a record with the hint its mutation asks for, or neither when refused', async () => {
+    const { disk, engine, store } = open(new MemoryDisk(), 1)
+    const first = written('n1.a', value('a'))
+    const kept = await store.update(
+      address,
+      () => ({ record: first, hint: { target: 'n4', record: first }, result: 'kept' }),
+      true,
+    )
+    expect(kept).toBe('kept')
+    expect(recordsEqual((await store.read(address)) ?? EMPTY_RECORD, first)).toBe(true)
+    expect(recordsEqual((await store.readHint('n4', address)) ?? EMPTY_RECORD, first)).toBe(true)
+    expect(store.hintCount('n4')).toBe(1)
+    // A second key would need a second hint for n4, beyond the bound: nothing is written.
+    const other = { ...address, key: 'k2' }
+    const refusal = store.update(
+      other,
+      () => ({ record: first, hint: { target: 'n4', record: first }, result: 'kept' }),
+      true,
+    )
+    await expect(refusal).rejects.toSatisfy((error: unknown) => isMurmurError(error, 'overloaded'))
+    expect(await store.read(other)).toBeUndefined()
+    // Unsynced, the record and its hint are lost together.
+    const second = written('n2.b', value('b'), first)
+    await store.update(
+      address,
+      () => ({ record: second, hint: { target: 'n4', record: second }, result: undefined }),
+      false,
+    )
+    expect(disk.crash()).toBe(2)
+    await engine.close().catch(() => undefined)
+    const reopened = open(disk, 1).store
+    expect(recordsEqual((await reopened.read(address)) ?? EMPTY_RECORD, first)).toBe(true)
+    expect(recordsEqual((await reopened.readHint('n4', address)) ?? EMPTY_RECORD, first)).toBe(true)
   })
 
   it('hands hints out in pages and deletes one only if it did not change', async () => {

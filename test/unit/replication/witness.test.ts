@@ -3,8 +3,9 @@
  * of values (tombstones and CRDT states as they are); records in both forms merge as a join
  * that keeps values; a write needs a full acknowledgement; a read is served only when a full
  * copy answered and no write a witness reports lacks its value, asking held-back full replicas
- * before giving up; plans promote a witness only when no fallback can stand in, and witnesses
- * never coordinate while a full primary can.
+ * before giving up; plans promote a witness only when no fallback can stand in; every primary,
+ * witnesses included, coordinates its writes, a coordinating witness keeps the value in custody
+ * for a full primary, and its write is acknowledged only once a full copy holds it.
  * Method: worked examples for each rule, then fast-check properties: the merge laws over
  * records in random forms, and a model of three replicas (two full, one witness) receiving
  * random writes, against which random quorum reads must return every write an answering
@@ -16,11 +17,11 @@ import { describe, expect, it } from 'vitest'
 import * as ReplicatedCounter from '../../../src/crdt/replicated-counter.js'
 import {
   chooseCoordinator,
-  coordinatorPlan,
   isWitnessTarget,
   type PartitionOrder,
   planFromOrder,
   type ReplicaPlan,
+  witnessCustody,
 } from '../../../src/replication/plan.js'
 import { ReadTally, WriteTally } from '../../../src/replication/quorum.js'
 import {
@@ -375,31 +376,59 @@ describe('plans with witnesses', () => {
     expect(planFromOrder(order, down('w', 'f')).targets).toHaveLength(2)
   })
 
-  it('never coordinates on a witness while a full primary is usable', () => {
+  it('lets every primary coordinate, and forwards from other nodes to usable full primaries', () => {
     const plan = planFromOrder(order, down())
-    expect(chooseCoordinator(plan, 'w', down())).toEqual({
+    expect(chooseCoordinator(plan, 'w', down())).toEqual({ kind: 'local' })
+    expect(chooseCoordinator(plan, 'a', down())).toEqual({ kind: 'local' })
+    expect(chooseCoordinator(plan, 'f', down())).toEqual({
       kind: 'forward',
       candidates: ['a', 'b'],
     })
     expect(chooseCoordinator(plan, 'f', down('a'))).toEqual({ kind: 'forward', candidates: ['b'] })
-    expect(chooseCoordinator(plan, 'w', down('a', 'b'))).toEqual({ kind: 'local' })
+    expect(chooseCoordinator(plan, 'f', down('a', 'b'))).toEqual({ kind: 'local' })
   })
 
-  it('makes a coordinating witness keep the value as a hint for a down full primary', () => {
+  it('makes a coordinating witness keep the value in custody for a full primary', () => {
+    // All up: custody for the first full primary, released once a full copy holds the value.
+    expect(witnessCustody(planFromOrder(order, down()), 'w', down())).toEqual({
+      hintFor: 'a',
+      promoted: false,
+    })
+    // A fallback stands in for b: custody names b, and the witness stays a witness target.
+    const covered = planFromOrder(order, down('b'))
+    expect(covered.targets).toContainEqual({ node: 'w', hintFor: undefined })
+    expect(witnessCustody(covered, 'w', down('b'))).toEqual({ hintFor: 'b', promoted: false })
+    // No fallback left for b: the witness is promoted and its hint stays until handed off.
+    const promoted = planFromOrder(order, down('b', 'f'))
+    expect(promoted.targets).toContainEqual({ node: 'w', hintFor: 'b' })
+    expect(witnessCustody(promoted, 'w', down('b', 'f'))).toEqual({ hintFor: 'b', promoted: true })
     expect(planFromOrder(order, down('a', 'b')).targets).toEqual([
       { node: 'f', hintFor: 'a' },
       { node: 'w', hintFor: 'b' },
     ])
-    const plan = planFromOrder(order, down('b'))
-    expect(coordinatorPlan(plan, 'w', down('b')).targets).toContainEqual({
-      node: 'w',
-      hintFor: 'b',
+    // Full primaries and other nodes keep no custody.
+    expect(witnessCustody(planFromOrder(order, down()), 'a', down())).toBeUndefined()
+    expect(witnessCustody(planFromOrder(order, down('a')), 'f', down('a'))).toBeUndefined()
+  })
+
+  it('acknowledges a witness-coordinated write only once a full copy holds it', () => {
+    // The witness coordinates: its own acknowledgement counts toward w and pw, never as full.
+    const tally = new WriteTally(planFromOrder(order, down()), { total: 2, primaries: 2 })
+    tally.acknowledge('w')
+    tally.fail('a', false)
+    expect(tally.quorum.outcome).toBe('pending')
+    tally.acknowledge('f')
+    expect(tally.quorum.outcome).toBe('pending')
+    tally.acknowledge('b')
+    expect(tally.quorum.outcome).toBe('met')
+    expect(tally.quorum.counts()).toMatchObject({ primariesSucceeded: 2, fullSucceeded: 2 })
+    const alone = new WriteTally(planFromOrder(order, down('a', 'b', 'f')), {
+      total: 1,
+      primaries: 0,
     })
-    const refused = coordinatorPlan(planFromOrder(order, down()), 'w', down())
-    expect(refused.targets).toContainEqual({ node: 'w', hintFor: 'a' })
-    expect(coordinatorPlan(planFromOrder(order, down()), 'a', down())).toEqual(
-      planFromOrder(order, down()),
-    )
+    alone.acknowledge('w')
+    // A promoted witness keeps the value, so it is a full copy on its own.
+    expect(alone.quorum.outcome).toBe('met')
   })
 
   it('keeps plans of keyspaces without witnesses as they were', () => {
@@ -409,6 +438,10 @@ describe('plans with witnesses', () => {
       { node: 'b', hintFor: undefined },
       { node: 'w', hintFor: undefined },
     ])
-    expect(coordinatorPlan(plan, 'w', down('a', 'f'))).toBe(plan)
+    expect(witnessCustody(plan, 'w', down('a', 'f'))).toBeUndefined()
+    expect(chooseCoordinator(plan, 'f', down())).toEqual({
+      kind: 'forward',
+      candidates: ['a', 'b', 'w'],
+    })
   })
 })

@@ -11,7 +11,7 @@ export const STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = {
   invalid_request: 400,
   invalid_context: 400,
   invalid_consistency: 400,
-  unauthorized: 401,
+  unauthenticated: 401,
   forbidden: 403,
   not_found: 404,
   unknown_keyspace: 404,

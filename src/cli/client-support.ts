@@ -1,7 +1,9 @@
 /**
  * What every client command of the CLI shares: which nodes to talk to (`--node`, else
- * MURMUR_URL, else the nodes of cluster.yml), output in human form or as one JSON document
- * (`--json`), option parsing with one-line usage errors, and the exit codes:
+ * MURMUR_URL, else the nodes of cluster.yml, over https when it configures tls), the API token
+ * (`--token`, else MURMUR_TOKEN) and the CA to trust for https (`--ca`, else MURMUR_CA, else
+ * the file's tls.caFile when the nodes came from it), output in human form or as one JSON
+ * document (`--json`), option parsing with one-line usage errors, and the exit codes:
  *
  *   0  success
  *   1  not found, or a condition failed (precondition_failed, stale_token, type_mismatch)
@@ -11,7 +13,7 @@
  * Any other failure (a server bug, an unexpected answer) exits 1.
  */
 
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { MurmurClient } from '../client/client.js'
 import { MurmurClientError } from '../client/errors.js'
 import type { Level } from '../client/kv.js'
@@ -27,6 +29,8 @@ export const CLIENT_OPTIONS: OptionSpec = {
   json: { type: 'boolean' },
   'client-timeout': { type: 'string' },
   retries: { type: 'string' },
+  token: { type: 'string' },
+  ca: { type: 'string' },
 }
 
 export const CLIENT_USAGE = [
@@ -36,6 +40,9 @@ export const CLIENT_USAGE = [
   '  --json                   print one JSON document instead of human-readable text',
   '  --client-timeout <ms>    per-attempt HTTP timeout (default 5000)',
   '  --retries <n>            extra attempts of retry-safe requests on other nodes (default 2)',
+  '  --token <token>          API token (default: MURMUR_TOKEN)',
+  '  --ca <file>              PEM CA to trust for https nodes (default: MURMUR_CA, else the',
+  "                           cluster file's tls.caFile, else the system CAs)",
   '',
   'Exit codes: 0 ok, 1 not found or condition failed, 2 usage error, 3 unavailable.',
 ]
@@ -85,10 +92,24 @@ export function parseClientArgs(
   return parseCommandArgs(argv, { ...CLIENT_OPTIONS, ...options }, positionalsMax)
 }
 
-/** The node URLs: --node, else MURMUR_URL, else the nodes of the cluster file. */
-export function resolveNodes(args: ParsedArgs, env: NodeJS.ProcessEnv = process.env): string[] {
-  const given = stringValue(args, 'node') ?? env['MURMUR_URL']
-  if (given !== undefined && given !== '') return given.split(',').map((node) => node.trim())
+/** Where the client commands send: node URLs, and the CA file to trust for https if any. */
+export interface ClientTargets {
+  readonly nodes: string[]
+  readonly caFile: string | undefined
+}
+
+/**
+ * The node URLs: --node, else MURMUR_URL, else the nodes of the cluster file (https when it
+ * configures tls). The CA: --ca, else MURMUR_CA, else the file's tls.caFile.
+ */
+export function resolveTargets(
+  args: ParsedArgs,
+  env: NodeJS.ProcessEnv = process.env,
+): ClientTargets {
+  const caGiven = nonEmpty(stringValue(args, 'ca') ?? env['MURMUR_CA'])
+  const given = nonEmpty(stringValue(args, 'node') ?? env['MURMUR_URL'])
+  if (given !== undefined)
+    return { nodes: given.split(',').map((node) => node.trim()), caFile: caGiven }
   const configPath = stringValue(args, 'config') ?? 'cluster.yml'
   if (!existsSync(configPath)) {
     throw new UsageError(
@@ -96,22 +117,48 @@ export function resolveNodes(args: ParsedArgs, env: NodeJS.ProcessEnv = process.
     )
   }
   const config = loadConfigFile(configPath, env)
-  return config.nodes.map((node) => `http://${node.host}:${node.httpPort}`)
+  const scheme = config.tls === undefined ? 'http' : 'https'
+  return {
+    nodes: config.nodes.map((node) => `${scheme}://${node.host}:${node.httpPort}`),
+    caFile: caGiven ?? config.tls?.caFile,
+  }
 }
 
-export function clientFrom(args: ParsedArgs): MurmurClient {
-  const nodes = resolveNodes(args)
+/** The node URLs alone (see `resolveTargets`). */
+export function resolveNodes(args: ParsedArgs, env: NodeJS.ProcessEnv = process.env): string[] {
+  return resolveTargets(args, env).nodes
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value === '' ? undefined : value
+}
+
+export function clientFrom(args: ParsedArgs, env: NodeJS.ProcessEnv = process.env): MurmurClient {
+  const { nodes, caFile } = resolveTargets(args, env)
   for (const node of nodes) {
     if (!/^(https?:\/\/)?[^/\s]+(:[0-9]{1,5})?\/?$/.test(node))
       throw new UsageError(
         `--node ${JSON.stringify(node)} is not a URL such as http://127.0.0.1:7001`,
       )
   }
+  const token = nonEmpty(stringValue(args, 'token') ?? env['MURMUR_TOKEN'])
+  if (token !== undefined && !/^[\x21-\x7e]{1,2048}$/.test(token))
+    throw new UsageError('--token must be 1..2048 printable characters without spaces')
   return new MurmurClient({
     nodes,
     timeoutMs: integerValue(args, 'client-timeout', 1, 3_600_000) ?? 5000,
     retries: integerValue(args, 'retries', 0, 10) ?? 2,
+    ...(token === undefined ? {} : { token }),
+    ...(caFile === undefined ? {} : { ca: readCa(caFile) }),
   })
+}
+
+function readCa(path: string): string {
+  try {
+    return readFileSync(path, 'utf8')
+  } catch (error) {
+    throw new UsageError(`cannot read the CA file ${path}: ${errorMessage(error)}`)
+  }
 }
 
 export function stringValue(args: ParsedArgs, name: string): string | undefined {

@@ -22,7 +22,8 @@ export const startCommand: Command = {
     '  --exit-with-stdin   also stop when standard input closes (used by `murmur dev`)',
     '',
     'Environment: MURMUR_NODE_<ID>_HTTP_PORT, _PEER_PORT, _GOSSIP_PORT, _HOST, _DATA_DIR,',
-    'MURMUR_CLUSTER_SECRET, MURMUR_LOG_LEVEL override the file (docs/CONFIGURATION.md).',
+    'MURMUR_CLUSTER_SECRET (comma-separated keyring), MURMUR_TOKEN_<NAME>, MURMUR_LOG_LEVEL',
+    'override the file (docs/CONFIGURATION.md, docs/SECURITY.md).',
   ].join('\n'),
   async run(argv) {
     const args = parseCommandArgs(argv, {
@@ -35,7 +36,7 @@ export const startCommand: Command = {
     const { startNodeProcess } = await import('../runtime/process.js')
     const node = await startNodeProcess(config, stringOption(args, 'node'))
     console.log(
-      `murmur ${node.id} serving http://${node.httpAddress} (peer ${node.peerAddress}, gossip ${node.gossipAddress}, data ${node.dataDir})`,
+      `murmur ${node.id} serving ${node.httpScheme}://${node.httpAddress} (peer ${node.peerAddress}, gossip ${node.gossipAddress}, data ${node.dataDir})`,
     )
     return new Promise<number>((resolve) => {
       let stopping = false

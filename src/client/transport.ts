@@ -5,8 +5,13 @@
  * backoff with jitter, when a node cannot be reached, times out, or answers 503 or 504; at
  * most `retries` more attempts. Only idempotent calls may be marked retryable (the API
  * modules decide); anything else gets exactly one attempt.
+ *
+ * With a `token` every request carries `Authorization: Bearer <token>`. HTTPS nodes are
+ * verified against the system CAs, or only against `ca` when one is given; global fetch cannot
+ * take a CA of its own, so then requests go through node:https (`fetchTrusting`).
  */
 
+import { request as httpsRequest } from 'node:https'
 import { MurmurClientError } from './errors.js'
 
 export type QueryValue = string | number | boolean | undefined
@@ -47,6 +52,10 @@ export interface TransportOptions {
   readonly backoffMsMax?: number
   /** The fetch to use; default the global one (tests pass a stub). */
   readonly fetch?: FetchFunction
+  /** API token sent as `Authorization: Bearer <token>`. Default none. */
+  readonly token?: string
+  /** PEM certificate(s) of the CA that signed the nodes' HTTPS certificates. Default: system CAs. */
+  readonly ca?: string | Uint8Array
 }
 
 const RETRIES_MAX = 10
@@ -60,6 +69,7 @@ export class Transport {
   private readonly backoffMs: number
   private readonly backoffMsMax: number
   private readonly fetch: FetchFunction
+  private readonly authorization: string | undefined
   private next = 0
 
   constructor(options: TransportOptions) {
@@ -72,7 +82,12 @@ export class Transport {
       throw new RangeError(`retries must be an integer in 0..${RETRIES_MAX}`)
     this.backoffMs = positive(options.backoffMs ?? 50, 'backoffMs')
     this.backoffMsMax = positive(options.backoffMsMax ?? 1000, 'backoffMsMax')
-    this.fetch = options.fetch ?? ((url, init) => fetch(url, init))
+    this.fetch =
+      options.fetch ??
+      (options.ca === undefined ? (url, init) => fetch(url, init) : fetchTrusting(options.ca))
+    if (options.token !== undefined && !/^[\x21-\x7e]{1,2048}$/.test(options.token))
+      throw new RangeError('token must be 1..2048 printable ASCII characters without spaces')
+    this.authorization = options.token === undefined ? undefined : `Bearer ${options.token}`
   }
 
   /**
@@ -106,6 +121,7 @@ export class Transport {
     const headers: Record<string, string> = {}
     for (const [name, value] of Object.entries(call.headers ?? {}))
       if (value !== undefined) headers[name] = value
+    if (this.authorization !== undefined) headers['Authorization'] = this.authorization
     const timeoutMs = call.attemptTimeoutMs ?? this.timeoutMs
     const init: RequestInit = {
       method: call.method,
@@ -167,6 +183,59 @@ function causeMessage(error: unknown): string {
 function isRefused(error: unknown): boolean {
   const cause = error instanceof Error ? (error.cause as { code?: string } | undefined) : undefined
   return cause?.code === 'ECONNREFUSED'
+}
+
+/** Statuses whose responses have no body; a Response cannot be built with one. */
+const BODYLESS_STATUSES: ReadonlySet<number> = new Set([101, 204, 205, 304])
+
+/**
+ * A fetch over node:https that trusts only `ca` (PEM), for nodes with a private CA. It supports
+ * what this transport uses: method, string headers, a string or byte body, and an abort
+ * signal. Failures look like global fetch's: a TypeError whose cause is the socket error, or
+ * the signal's reason when it aborted.
+ */
+export function fetchTrusting(ca: string | Uint8Array): FetchFunction {
+  const caText = typeof ca === 'string' ? ca : Buffer.from(ca).toString('utf8')
+  return (url, init) => {
+    if (!url.startsWith('https:')) return fetch(url, init)
+    const signal = init.signal ?? undefined
+    return new Promise<Response>((resolve, reject) => {
+      const request = httpsRequest(
+        url,
+        {
+          method: init.method ?? 'GET',
+          headers: (init.headers ?? {}) as Record<string, string>,
+          ca: caText,
+          ...(signal === undefined ? {} : { signal }),
+        },
+        (response) => {
+          const chunks: Buffer[] = []
+          response.on('data', (chunk: Buffer) => chunks.push(chunk))
+          response.on('error', (error) => reject(new TypeError('fetch failed', { cause: error })))
+          response.on('end', () => {
+            const status = response.statusCode ?? 500
+            const headers = new Headers()
+            for (const [name, value] of Object.entries(response.headers)) {
+              if (typeof value === 'string') headers.set(name, value)
+              else for (const item of value ?? []) headers.append(name, item)
+            }
+            const body = BODYLESS_STATUSES.has(status) ? null : Buffer.concat(chunks)
+            resolve(new Response(body, { status, headers }))
+          })
+        },
+      )
+      request.on('error', (error) =>
+        reject(
+          signal?.aborted === true
+            ? signal.reason
+            : new TypeError('fetch failed', { cause: error }),
+        ),
+      )
+      const body = init.body
+      if (typeof body === 'string' || body instanceof Uint8Array) request.end(body)
+      else request.end()
+    })
+  }
 }
 
 function sleep(ms: number): Promise<void> {

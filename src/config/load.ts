@@ -5,8 +5,10 @@
  * Cores never parse anything: they receive pieces of the typed Config.
  */
 
+import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { dirname, isAbsolute, resolve } from 'node:path'
+import { inspect } from 'node:util'
 import { type Document, LineCounter, parseDocument } from 'yaml'
 import type { z } from 'zod'
 import { errorMessage, MurmurError } from '../env/errors.js'
@@ -49,10 +51,65 @@ export interface GossipConfig extends MembershipConfig {
   readonly preset: 'local' | 'lan' | 'wan'
 }
 
+/**
+ * The cluster secrets, primary first. They print as "set (N keys)" wherever the config is
+ * logged, serialized or inspected; `reveal` is the one way to read them (the keyring does).
+ */
+export class ClusterSecrets {
+  readonly #values: readonly string[]
+
+  constructor(values: readonly string[]) {
+    this.#values = Object.freeze([...values])
+  }
+
+  get size(): number {
+    return this.#values.length
+  }
+
+  reveal(): readonly string[] {
+    return this.#values
+  }
+
+  toString(): string {
+    return `set (${this.size} ${this.size === 1 ? 'key' : 'keys'})`
+  }
+
+  toJSON(): string {
+    return this.toString()
+  }
+
+  [inspect.custom](): string {
+    return this.toString()
+  }
+}
+
+export type TokenAccess = 'read' | 'readwrite' | 'admin'
+
+/** An API token as the node keeps it: its SHA-256, never the token itself. */
+export interface ApiTokenConfig {
+  readonly name: string
+  /** SHA-256 of the token, 64 lowercase hex digits. */
+  readonly sha256: string
+  readonly access: TokenAccess
+  /** Keyspace names, or ['*'] for every keyspace. */
+  readonly keyspaces: readonly string[]
+}
+
+export interface TlsConfig {
+  /** Absolute paths; `{node}` stands for the node's id (see `tlsFilesFor`). */
+  readonly certFile: string
+  readonly keyFile: string
+  readonly caFile: string | undefined
+}
+
 export interface Config {
   /** Absolute path of the file this config came from ("<inline>" for text). */
   readonly sourcePath: string
-  readonly cluster: { readonly name: string; readonly secret: string | undefined }
+  readonly cluster: { readonly name: string; readonly secret: ClusterSecrets | undefined }
+  /** API tokens; empty: the REST API needs none. */
+  readonly auth: { readonly tokens: readonly ApiTokenConfig[] }
+  /** HTTPS for the REST port, or undefined for plain HTTP. */
+  readonly tls: TlsConfig | undefined
   readonly nodes: readonly NodeConfig[]
   readonly seeds: readonly string[]
   readonly ring: { readonly partitions: number }
@@ -146,6 +203,28 @@ export function findKeyspace(config: Config, name: string): KeyspaceConfig | und
   return config.keyspaces.find((keyspace) => keyspace.name === name)
 }
 
+/** The TLS files of node `nodeId`, `{node}` replaced by its id; undefined without TLS. */
+export function tlsFilesFor(config: Config, nodeId: string): TlsConfig | undefined {
+  const tls = config.tls
+  if (tls === undefined) return undefined
+  const forNode = (path: string) => path.replaceAll('{node}', nodeId)
+  return {
+    certFile: forNode(tls.certFile),
+    keyFile: forNode(tls.keyFile),
+    caFile: tls.caFile === undefined ? undefined : forNode(tls.caFile),
+  }
+}
+
+/** The SHA-256 of an API token as lowercase hex, as `tokenSha256` holds it. */
+export function tokenSha256(token: string): string {
+  return createHash('sha256').update(token, 'utf8').digest('hex')
+}
+
+/** The environment variable that overrides the token named `name`: MURMUR_TOKEN_<NAME>. */
+export function tokenVariable(name: string): string {
+  return `MURMUR_TOKEN_${name.toUpperCase().replaceAll('-', '_')}`
+}
+
 function issueToProblem(issue: z.core.$ZodIssue): Problem {
   const path = issue.path.map((segment) =>
     typeof segment === 'symbol' ? String(segment) : segment,
@@ -169,7 +248,8 @@ function configError(
 ): MurmurError {
   const lines = problems.map((problem) => {
     const dotted = problem.path.join('.')
-    const variable = envSources.get(dotted)
+    // A list set from one variable (the comma-separated secrets) reports its items' paths.
+    const variable = envSources.get(dotted) ?? envSources.get(problem.path.slice(0, -1).join('.'))
     if (variable !== undefined) return `${variable} (${dotted}): ${problem.message}`
     return `${locate(label, document, lineCounter, problem.path)}: ${dotted === '' ? '' : `${dotted}: `}${problem.message}`
   })
@@ -216,8 +296,9 @@ export function nodeVariablePrefix(id: string): string {
 }
 
 /**
- * Applies MURMUR_CLUSTER_SECRET, MURMUR_LOG_LEVEL and MURMUR_NODE_<ID>_<FIELD> to the raw
- * document before validation, so overridden values are validated like file values.
+ * Applies MURMUR_CLUSTER_SECRET, MURMUR_LOG_LEVEL, MURMUR_TOKEN_<NAME> and
+ * MURMUR_NODE_<ID>_<FIELD> to the raw document before validation, so overridden values are
+ * validated like file values.
  */
 function applyEnvironment(raw: unknown, env: Environment): Overridden {
   const sources = new Map<string, string>()
@@ -234,7 +315,9 @@ function applyEnvironment(raw: unknown, env: Environment): Overridden {
     sources.set(`${section}.${field}`, variable)
   }
   set('cluster', 'secret', 'MURMUR_CLUSTER_SECRET')
+  splitSecrets(root)
   set('log', 'level', 'MURMUR_LOG_LEVEL')
+  applyTokenVariables(root, env, sources)
   const nodes = root['nodes']
   if (Array.isArray(nodes)) {
     nodes.forEach((node: unknown, index) => {
@@ -251,6 +334,39 @@ function applyEnvironment(raw: unknown, env: Environment): Overridden {
     })
   }
   return { value: root, sources }
+}
+
+/** A comma-separated MURMUR_CLUSTER_SECRET is a keyring, primary first. */
+function splitSecrets(root: Record<string, unknown>): void {
+  const cluster = root['cluster']
+  if (typeof cluster !== 'object' || cluster === null) return
+  const record = cluster as Record<string, unknown>
+  const secret = record['secret']
+  if (typeof secret === 'string' && secret.includes(','))
+    record['secret'] = secret.split(',').map((part) => part.trim())
+}
+
+/** MURMUR_TOKEN_<NAME> replaces the token (or tokenSha256) of the token named <name>. */
+function applyTokenVariables(
+  root: Record<string, unknown>,
+  env: Environment,
+  sources: Map<string, string>,
+): void {
+  const auth = root['auth']
+  if (typeof auth !== 'object' || auth === null) return
+  const tokens = (auth as Record<string, unknown>)['tokens']
+  if (!Array.isArray(tokens)) return
+  tokens.forEach((entry: unknown, index) => {
+    if (typeof entry !== 'object' || entry === null) return
+    const record = entry as Record<string, unknown>
+    if (typeof record['name'] !== 'string') return
+    const variable = tokenVariable(record['name'])
+    const value = env[variable]
+    if (value === undefined || value === '') return
+    record['token'] = value
+    delete record['tokenSha256']
+    sources.set(`auth.tokens.${index}.token`, variable)
+  })
 }
 
 function resolveNodes(file: ClusterFile, baseDir: string): NodeConfig[] {
@@ -308,9 +424,18 @@ function resolveConfig(
       message: 'timeoutMs must not exceed timeoutMsMax',
     })
   }
+  const secret = file.cluster.secret
   const config: Config = {
     sourcePath,
-    cluster: { name: file.cluster.name, secret: file.cluster.secret },
+    cluster: {
+      name: file.cluster.name,
+      secret:
+        secret === undefined
+          ? undefined
+          : new ClusterSecrets(typeof secret === 'string' ? [secret] : secret),
+    },
+    auth: { tokens: resolveTokens(file, problems) },
+    tls: resolveTls(file, baseDir),
     nodes,
     seeds,
     ring: { partitions },
@@ -324,6 +449,42 @@ function resolveConfig(
     log: file.log,
   }
   return { config, problems }
+}
+
+/** Tokens as SHA-256 digests; each needs exactly one of token and tokenSha256, and a unique name. */
+function resolveTokens(file: ClusterFile, problems: Problem[]): ApiTokenConfig[] {
+  const names = new Set<string>()
+  const tokens: ApiTokenConfig[] = []
+  file.auth.tokens.forEach((token, index) => {
+    const path = ['auth', 'tokens', index]
+    if (names.has(token.name))
+      problems.push({
+        path: [...path, 'name'],
+        message: `token name "${token.name}" is used twice`,
+      })
+    names.add(token.name)
+    const sha256 = token.token === undefined ? token.tokenSha256 : tokenSha256(token.token)
+    if ((token.token === undefined) === (token.tokenSha256 === undefined) || sha256 === undefined) {
+      problems.push({
+        path,
+        message: `token "${token.name}" needs exactly one of token and tokenSha256 (or ${tokenVariable(token.name)})`,
+      })
+      return
+    }
+    tokens.push({ name: token.name, sha256, access: token.access, keyspaces: token.keyspaces })
+  })
+  return tokens
+}
+
+function resolveTls(file: ClusterFile, baseDir: string): TlsConfig | undefined {
+  const tls = file.tls
+  if (tls === undefined) return undefined
+  const absolute = (path: string) => (isAbsolute(path) ? path : resolve(baseDir, path))
+  return {
+    certFile: absolute(tls.certFile),
+    keyFile: absolute(tls.keyFile),
+    caFile: tls.caFile === undefined ? undefined : absolute(tls.caFile),
+  }
 }
 
 function checkNodes(nodes: readonly NodeConfig[], problems: Problem[]): void {

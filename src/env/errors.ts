@@ -25,7 +25,7 @@ export const ERROR_CODES = [
   'overloaded',
   'timeout',
   'unavailable',
-  'unauthorized',
+  'unauthenticated',
   'forbidden',
   'corrupt_record',
   'config_invalid',

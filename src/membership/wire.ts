@@ -7,8 +7,10 @@
  *
  * `decodePacket` and `decodePushPull` are the only places that trust bytes from the network:
  * they check size, version, checksum, type and every field (lengths, integer ranges, address
- * syntax, metadata bounds) and return a typed rejection instead of throwing. Packet
- * authentication, when added, belongs in `openFrame`.
+ * syntax, metadata bounds) and return a typed rejection instead of throwing. With a cluster
+ * secret, datagrams are sealed and authenticated below this format, by the UDP transport
+ * (src/runtime/security/gossip-seal.ts): the core then sees only packets that opened, and its
+ * `packetBytesMax` is the datagram limit less the seal's overhead (src/runtime/process.ts).
  */
 
 import { checksum, decode, encode, PROTOCOL_VERSION } from '../wire/codec.js'

@@ -28,6 +28,31 @@ export interface MembershipSource {
   onEvent(listener: (event: MembershipEvent) => void): () => void
 }
 
+/** Where gossip datagrams are rejected: the membership core, and the transport's seal check. */
+export interface GossipRejectionSource {
+  readonly core: Pick<Membership, 'rejectedPackets'>
+  /** Datagrams the transport dropped as unauthenticated, by reason. Default none. */
+  readonly transportRejections?: () => ReadonlyMap<string, number>
+}
+
+export const GOSSIP_REJECTED_METRIC = 'murmur_gossip_packets_rejected_total'
+
+/** Rejected gossip datagrams by reason, the core's and the transport's together. */
+export function gossipRejectionsMetric(source: GossipRejectionSource): PulledMetric {
+  return {
+    name: GOSSIP_REJECTED_METRIC,
+    help: 'Gossip datagrams dropped as malformed, foreign or unauthenticated, by reason.',
+    type: 'counter',
+    labelNames: ['reason'],
+    read: () => {
+      const counts = new Map<string, number>(Object.entries(source.core.rejectedPackets()))
+      for (const [reason, count] of source.transportRejections?.() ?? [])
+        counts.set(reason, (counts.get(reason) ?? 0) + count)
+      return [...counts].map(([reason, count]): Sample => [{ reason }, count])
+    },
+  }
+}
+
 export function membershipMetrics(source: MembershipSource): PulledMetric[] {
   const counter = (
     name: string,
@@ -55,16 +80,7 @@ export function membershipMetrics(source: MembershipSource): PulledMetric[] {
       'Gossip datagrams received.',
       'packetsReceived',
     ),
-    {
-      name: 'murmur_gossip_packets_rejected_total',
-      help: 'Gossip datagrams dropped as malformed, foreign or unauthenticated, by reason.',
-      type: 'counter',
-      labelNames: ['reason'],
-      read: () =>
-        Object.entries(source.core.rejectedPackets()).map(
-          ([reason, count]): Sample => [{ reason }, count],
-        ),
-    },
+    gossipRejectionsMetric(source),
     counter(
       'murmur_gossip_push_pulls_started_total',
       'Full-state push-pull exchanges this node started.',

@@ -3,28 +3,41 @@
  * system clock and an HTTP server for the REST API. Start-up failures that are the user's
  * mistake (a port in use, an unwritable or foreign data directory) surface as one-line
  * MurmurErrors with code config_invalid, after everything already opened has been closed.
+ *
+ * Security is wired here: with `cluster.secret` both transports get the keyring (sealed
+ * gossip, authenticated peer connections) and the membership core's packet budget shrinks by
+ * the seal's overhead; with API tokens the REST app is guarded by the access policy; with
+ * `tls` the REST port speaks HTTPS.
  */
 
 import { randomInt } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import type { Server } from 'node:http'
+import { createServer as createHttpsServer } from 'node:https'
 import { createAdaptorServer } from '@hono/node-server'
 import { pino } from 'pino'
-import { type Config, findNode } from '../config/load.js'
+import { guardedApp } from '../api/app.js'
+import { type Config, findNode, type TlsConfig, tlsFilesFor } from '../config/load.js'
 import { SystemClock } from '../env/clock.js'
 import { errorMessage, MurmurError } from '../env/errors.js'
 import { jsonReplacer, type Logger, type LogLevel } from '../env/log.js'
 import { SeededRandom } from '../env/random.js'
+import { registerSecurityMetrics } from '../metrics/security.js'
 import type { StorageEngine } from '../storage/engine.js'
 import { MemoryEngine } from '../storage/memory.js'
 import { RocksDbEngine } from '../storage/rocksdb.js'
 import { FAULTS_VARIABLE, PeerFaults } from './faults.js'
 import { MurmurNode } from './node.js'
+import { AccessPolicy } from './security/access.js'
+import { Keyring } from './security/keyring.js'
 import { TcpTransport } from './tcp-transport.js'
-import { UdpTransport } from './udp-transport.js'
+import { gossipPayloadBytesMax, UdpTransport } from './udp-transport.js'
 
 export interface RunningNode {
   readonly id: string
   readonly httpAddress: string
+  /** http or https. */
+  readonly httpScheme: 'http' | 'https'
   readonly peerAddress: string
   readonly gossipAddress: string
   readonly dataDir: string
@@ -59,6 +72,9 @@ export async function startNodeProcess(config: Config, nodeId: string): Promise<
   const log = createProcessLogger(config.log.level, nodeId)
   const closers = new Closers()
   const faults = process.env[FAULTS_VARIABLE] === '1' ? peerFaults(config) : undefined
+  const secrets = config.cluster.secret
+  const keyring = secrets === undefined ? undefined : Keyring.fromSecrets(secrets.reveal())
+  const tls = readTls(tlsFilesFor(config, nodeId))
   try {
     const storage: StorageEngine =
       config.storage.engine === 'memory'
@@ -80,6 +96,7 @@ export async function startNodeProcess(config: Config, nodeId: string): Promise<
       queueBytesMax: config.limits.peerQueueBytesMax,
       onEvent: (event) => log.debug('peer transport', { ...event }),
       ...(faults === undefined ? {} : { faults }),
+      ...(keyring === undefined ? {} : { keyring }),
     })
     await peers.start()
     closers.add(() => peers.close())
@@ -88,10 +105,11 @@ export async function startNodeProcess(config: Config, nodeId: string): Promise<
       port: self.gossipPort,
       packetBytesMax: config.gossip.packetBytesMax,
       ...(faults === undefined ? {} : { faults }),
+      ...(keyring === undefined ? {} : { keyring }),
     })
     closers.add(() => packets.close())
     const storageLocation = config.storage.engine === 'memory' ? '<memory>' : self.dataDir
-    const node = await MurmurNode.open(config, self.id, {
+    const node = await MurmurNode.open(withGossipBudget(config, keyring !== undefined), self.id, {
       clock,
       random,
       storage,
@@ -103,11 +121,20 @@ export async function startNodeProcess(config: Config, nodeId: string): Promise<
     })
     closers.add(() => node.stop())
     node.metrics.includeProcessMetrics()
-    const server = await listenHttp(node, self.host, self.httpPort)
+    registerSecurityMetrics(node.metrics.registry, {
+      gossip: { core: node.membership.core, transportRejections: () => packets.rejectedPackets() },
+      peerRejections: () => peers.rejectionCounts(),
+    })
+    const access = new AccessPolicy(config.auth.tokens)
+    const app = access.enabled
+      ? guardedApp(node.app, (...request) => access.check(...request), log)
+      : node.app
+    const server = await listenHttp(app.fetch, self.host, self.httpPort, tls)
     closers.add(() => closeHttp(server))
     return {
       id: self.id,
       httpAddress: `${self.host}:${self.httpPort}`,
+      httpScheme: tls === undefined ? 'http' : 'https',
       peerAddress: `${self.host}:${peers.port}`,
       gossipAddress: packets.localAddress,
       dataDir: storageLocation,
@@ -184,8 +211,62 @@ function peerFaults(config: Config): PeerFaults {
   })
 }
 
-function listenHttp(node: MurmurNode, host: string, port: number): Promise<Server> {
-  const server = createAdaptorServer({ fetch: node.app.fetch }) as Server
+/**
+ * The config the node's services see: with a secret, gossip datagrams carry a seal, so the
+ * membership core packs its packets into that many fewer bytes.
+ */
+function withGossipBudget(config: Config, sealed: boolean): Config {
+  if (!sealed) return config
+  const packetBytesMax = gossipPayloadBytesMax(config.gossip.packetBytesMax, sealed)
+  return { ...config, gossip: { ...config.gossip, packetBytesMax } }
+}
+
+interface TlsMaterial {
+  readonly cert: Buffer
+  readonly key: Buffer
+}
+
+/** Reads the node's certificate and key; an unreadable file is a one-line config error. */
+function readTls(files: TlsConfig | undefined): TlsMaterial | undefined {
+  if (files === undefined) return undefined
+  const read = (path: string, what: string): Buffer => {
+    try {
+      return readFileSync(path)
+    } catch (error) {
+      throw new MurmurError(
+        'config_invalid',
+        `cannot read tls ${what} ${path}: ${errorMessage(error)}`,
+      )
+    }
+  }
+  return { cert: read(files.certFile, 'certFile'), key: read(files.keyFile, 'keyFile') }
+}
+
+type FetchHandler = Parameters<typeof createAdaptorServer>[0]['fetch']
+
+function createHttpServer(fetch: FetchHandler, tls: TlsMaterial | undefined): Server {
+  if (tls === undefined) return createAdaptorServer({ fetch }) as Server
+  try {
+    return createAdaptorServer({
+      fetch,
+      createServer: createHttpsServer,
+      serverOptions: { cert: tls.cert, key: tls.key },
+    }) as Server
+  } catch (error) {
+    throw new MurmurError(
+      'config_invalid',
+      `tls certificate or key rejected: ${errorMessage(error)}`,
+    )
+  }
+}
+
+function listenHttp(
+  fetch: FetchHandler,
+  host: string,
+  port: number,
+  tls: TlsMaterial | undefined,
+): Promise<Server> {
+  const server = createHttpServer(fetch, tls)
   server.keepAliveTimeout = 65_000
   return new Promise((resolve, reject) => {
     server.once('error', (error: NodeJS.ErrnoException) => {

@@ -30,6 +30,12 @@
  * with `unavailable` (definite) instead of waiting; the first request after the backoff
  * expired dials again, re-resolving the address, so address changes are picked up there.
  *
+ * Authentication. With a keyring (a cluster secret), a connection first runs the mutual
+ * challenge-response of src/runtime/security/peer-auth.ts, and every frame after it, the hello
+ * included, is sealed with the connection's session keys. Until the peer has proved knowledge
+ * of a cluster key nothing it sends reaches the envelope decoder, and a frame that fails to
+ * open closes the connection (`auth_failed`).
+ *
  * Hostile input. A bad checksum, an oversized frame, a malformed envelope, a message that does
  * not belong on that connection or a failed handshake closes that one connection, is counted
  * (`rejectionCounts`) and reported through `onEvent`; every other connection keeps working.
@@ -38,6 +44,7 @@
  * every handle is closed, so nothing keeps the process alive.
  */
 
+import { randomBytes } from 'node:crypto'
 import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net'
 import { assert, assertNonNegativeInteger } from '../env/assert.js'
 import type { Clock, Timer } from '../env/clock.js'
@@ -69,6 +76,22 @@ import {
   type EncodedAnswer,
   PendingRequests,
 } from './peer-requests.js'
+import type { Keyring } from './security/keyring.js'
+import {
+  type AuthHello,
+  decodeAuthChallenge,
+  decodeAuthHello,
+  decodeAuthProof,
+  encodeAuthChallenge,
+  encodeAuthHello,
+  encodeAuthProof,
+  findProofKey,
+  PEER_NONCE_BYTES,
+  proofFor,
+  SEALED_FRAME_OVERHEAD_BYTES,
+  SealedChannel,
+  verifyProof,
+} from './security/peer-auth.js'
 
 export interface PeerAddress {
   readonly host: string
@@ -111,6 +134,8 @@ export interface TcpTransportOptions {
   readonly onEvent?: (event: TcpTransportEvent) => void
   /** Fault injection (MURMUR_FAULTS=1): traffic with blocked peers is dropped. Default none. */
   readonly faults?: FaultFilter
+  /** The cluster keyring; with one, every connection is authenticated and sealed. Default none. */
+  readonly keyring?: Keyring
 }
 
 export const TCP_TRANSPORT_DEFAULTS = {
@@ -134,6 +159,7 @@ export type RejectReason =
   | 'handshake_refused'
   | 'handshake_timeout'
   | 'slow_consumer'
+  | 'auth_failed'
 
 export type TcpTransportEvent =
   | { readonly type: 'listening'; readonly host: string; readonly port: number }
@@ -162,8 +188,8 @@ export type TcpTransportEvent =
   | { readonly type: 'notify_failed'; readonly peer: NodeId; readonly error: MurmurError }
   | { readonly type: 'server_error'; readonly message: string }
 
-type ResolvedOptions = Required<Omit<TcpTransportOptions, 'onEvent' | 'faults'>> &
-  Pick<TcpTransportOptions, 'onEvent' | 'faults'>
+type ResolvedOptions = Required<Omit<TcpTransportOptions, 'onEvent' | 'faults' | 'keyring'>> &
+  Pick<TcpTransportOptions, 'onEvent' | 'faults' | 'keyring'>
 
 function resolveOptions(options: TcpTransportOptions): ResolvedOptions {
   const resolved: ResolvedOptions = { ...TCP_TRANSPORT_DEFAULTS, ...options }
@@ -194,7 +220,8 @@ interface ConnectionHooks {
 }
 
 interface QueuedFrame {
-  readonly frame: Uint8Array
+  /** The envelope payload; it is sealed (with a secret) and framed when written. */
+  readonly payload: Uint8Array
   /** The request this frame carries, or 0 for anything else. */
   readonly requestId: number
 }
@@ -202,6 +229,8 @@ interface QueuedFrame {
 /**
  * One socket in either direction: frame decoding, envelope validation, a write queue that is
  * held until the handshake opens it and flushed in one corked batch per event-loop turn.
+ * Payloads are sealed as they are written, not when queued, because a sealed channel numbers
+ * frames in write order and a queued request that settled meanwhile is skipped.
  */
 class FramedConnection {
   readonly socket: Socket
@@ -214,6 +243,10 @@ class FramedConnection {
   private readonly beforeWrite: ((requestId: number) => boolean) | undefined
   private queue: QueuedFrame[] = []
   private queueBytes = 0
+  /** Set once the connection is authenticated: every later payload is sealed and opened. */
+  private channel: SealedChannel | undefined
+  /** Set during the authentication handshake: raw payloads go here, not to the decoder. */
+  private handshakeHandler: ((payload: Uint8Array) => void) | undefined
   private writesOpen = false
   private flushScheduled = false
   private awaitingDrain = false
@@ -264,17 +297,32 @@ class FramedConnection {
     return this.queueBytes + this.socket.writableLength
   }
 
-  /** Writes a handshake frame at once, ahead of the queue. */
-  sendNow(frame: Uint8Array): void {
-    if (!this.closing) this.socket.write(frame)
+  /** Writes a handshake payload at once, ahead of the queue. */
+  sendNow(payload: Uint8Array): void {
+    if (!this.closing) this.socket.write(this.frameOf(payload))
   }
 
-  /** Queues a frame; it is written once writes are open, in this turn's batch. */
-  enqueue(frame: Uint8Array, requestId: number): void {
+  /**
+   * Queues a payload that takes `wireBytes` once framed (and sealed); it is written once writes
+   * are open, in this turn's batch.
+   */
+  enqueue(payload: Uint8Array, requestId: number, wireBytes: number): void {
     assert(!this.closing, 'enqueue on a closing connection')
-    this.queue.push({ frame, requestId })
-    this.queueBytes += frame.length
+    assert(wireBytes >= frameBytes(payload.length), 'wireBytes below the frame size')
+    this.queue.push({ payload, requestId })
+    this.queueBytes += wireBytes
     this.scheduleFlush()
+  }
+
+  /** Routes raw payloads to `handler` (the authentication handshake), or stops doing so. */
+  interceptPayloads(handler: ((payload: Uint8Array) => void) | undefined): void {
+    this.handshakeHandler = handler
+  }
+
+  /** Seals every payload from now on, in both directions. */
+  secure(channel: SealedChannel): void {
+    assert(this.channel === undefined, 'connection secured twice')
+    this.channel = channel
   }
 
   /** Lets queued frames flow: called when the handshake completed. */
@@ -303,19 +351,29 @@ class FramedConnection {
    * Sends a last frame (a handshake refusal), then closes gracefully so the peer can read it;
    * the socket is destroyed anyway if the peer has not closed its side within `lingerMs`.
    */
-  refuse(frame: Uint8Array, reason: RejectReason, detail: string, lingerMs: number): void {
+  refuse(payload: Uint8Array, reason: RejectReason, detail: string, lingerMs: number): void {
     if (this.closing) return
     this.hooks.rejected(reason, detail)
     this.closing = true
     this.closeReason = `${reason}: ${detail}`
-    this.socket.end(frame)
+    this.socket.end(this.frameOf(payload))
     this.lingerTimer = this.clock.setTimer(lingerMs, () => this.socket.destroy())
   }
 
   private onData(chunk: Uint8Array): void {
     if (this.closing) return
     const batch = this.decoder.push(chunk)
-    for (const payload of batch.payloads) {
+    for (const framed of batch.payloads) {
+      if (this.handshakeHandler !== undefined) {
+        this.handshakeHandler(framed)
+        if (this.closing) return
+        continue
+      }
+      const payload = this.channel === undefined ? framed : this.channel.open(framed)
+      if (payload === undefined) {
+        this.reject('auth_failed', 'a frame failed authentication')
+        return
+      }
       const decoded = decodeEnvelope(payload)
       if (!decoded.ok) {
         this.reject('envelope_malformed', decoded.reason)
@@ -355,9 +413,13 @@ class FramedConnection {
     this.socket.cork()
     for (const queued of frames) {
       const skip = queued.requestId !== 0 && this.beforeWrite?.(queued.requestId) === false
-      if (!skip) this.socket.write(queued.frame)
+      if (!skip) this.socket.write(this.frameOf(queued.payload))
     }
     this.socket.uncork()
+  }
+
+  private frameOf(payload: Uint8Array): Uint8Array {
+    return encodeFrame(this.channel === undefined ? payload : this.channel.seal(payload))
   }
 }
 
@@ -385,6 +447,8 @@ interface InboundSession {
   readonly connection: FramedConnection
   readonly handshakeTimer: Timer
   peer: NodeId | undefined
+  /** With a keyring: the node id the peer authenticated as; its hello must name the same. */
+  authenticated: NodeId | undefined
   requestsInFlight: number
 }
 
@@ -471,7 +535,7 @@ export class TcpTransport implements PeerTransport {
     const admitted = this.admit(link, { kind: 'request', requestId, body })
     if (admitted instanceof MurmurError) return Promise.reject(admitted)
     const answer = link.pending.add(requestId, to, timeoutMs)
-    admitted.connection.enqueue(admitted.frame, requestId)
+    admitted.connection.enqueue(admitted.payload, requestId, this.wireBytes(admitted.payload))
     return answer
   }
 
@@ -482,7 +546,7 @@ export class TcpTransport implements PeerTransport {
       this.emit({ type: 'notify_dropped', peer: to, reason: admitted.message })
       return
     }
-    admitted.connection.enqueue(admitted.frame, 0)
+    admitted.connection.enqueue(admitted.payload, 0, this.wireBytes(admitted.payload))
   }
 
   setHandler(handler: PeerRequestHandler): void {
@@ -546,37 +610,43 @@ export class TcpTransport implements PeerTransport {
     return link
   }
 
-  /** The frame for `envelope` and the connection to queue it on, or why it cannot be sent. */
+  /** The payload for `envelope` and the connection to queue it on, or why it cannot be sent. */
   private admit(
     link: OutboundLink,
     envelope: PeerEnvelope,
-  ): { readonly connection: FramedConnection; readonly frame: Uint8Array } | MurmurError {
-    let frame: Uint8Array
+  ): { readonly connection: FramedConnection; readonly payload: Uint8Array } | MurmurError {
+    let payload: Uint8Array
     try {
-      frame = this.encodeOutgoing(link.peer, envelope)
+      payload = this.encodeOutgoing(link.peer, envelope)
     } catch (error) {
       if (error instanceof MurmurError) return error
       throw error
     }
     const connection = this.connectionFor(link)
     if (connection instanceof MurmurError) return connection
-    if (connection.bufferedBytes + frame.length > this.options.queueBytesMax) {
+    if (connection.bufferedBytes + this.wireBytes(payload) > this.options.queueBytesMax) {
       return transportOverloaded(link.peer)
     }
-    return { connection, frame }
+    return { connection, payload }
   }
 
-  /** Encodes and frames an outgoing message; a message over the frame limit is refused. */
+  /** Bytes a payload takes on the wire: frame header plus, with a secret, the seal. */
+  private wireBytes(payload: Uint8Array): number {
+    const sealBytes = this.options.keyring === undefined ? 0 : SEALED_FRAME_OVERHEAD_BYTES
+    return frameBytes(payload.length + sealBytes)
+  }
+
+  /** Encodes an outgoing message; a message over the frame limit is refused. */
   private encodeOutgoing(peer: NodeId, envelope: PeerEnvelope): Uint8Array {
     const payload = encodeEnvelope(envelope)
-    if (frameBytes(payload.length) > this.options.frameBytesMax) {
+    if (this.wireBytes(payload) > this.options.frameBytesMax) {
       throw new MurmurError(
         'payload_too_large',
-        `${envelope.kind} to peer ${peer} needs a frame of ${frameBytes(payload.length)} bytes, over the limit of ${this.options.frameBytesMax}`,
+        `${envelope.kind} to peer ${peer} needs a frame of ${this.wireBytes(payload)} bytes, over the limit of ${this.options.frameBytesMax}`,
         { definite: true, details: { peer } },
       )
     }
-    return encodeFrame(payload)
+    return payload
   }
 
   // Outbound side.
@@ -622,11 +692,56 @@ export class TcpTransport implements PeerTransport {
     link.connectTimer = this.clock.setTimer(timeoutMs, () =>
       connection.destroy(`no connection and handshake within ${timeoutMs} ms`),
     )
-    // Node buffers this write until the TCP connection is established.
-    connection.sendNow(
-      encodeFrame(encodeEnvelope(helloFor(this.options.clusterName, this.localId, link.peer))),
-    )
+    // Node buffers these writes until the TCP connection is established.
+    const keyring = this.options.keyring
+    if (keyring === undefined) this.sendHello(link, connection)
+    else {
+      const hello: AuthHello = {
+        nonce: new Uint8Array(randomBytes(PEER_NONCE_BYTES)),
+        cluster: this.options.clusterName,
+        from: this.localId,
+        to: link.peer,
+      }
+      connection.interceptPayloads((payload) =>
+        this.onAuthChallenge(link, connection, keyring, hello, payload),
+      )
+      connection.sendNow(encodeAuthHello(hello))
+    }
     return connection
+  }
+
+  private sendHello(link: OutboundLink, connection: FramedConnection): void {
+    connection.sendNow(encodeEnvelope(helloFor(this.options.clusterName, this.localId, link.peer)))
+  }
+
+  /**
+   * The dialer's side of authentication: the acceptor must prove one of this keyring's keys;
+   * the dialer proves the same key, seals the connection and sends its hello right behind the
+   * proof, so authenticating costs one round trip.
+   */
+  private onAuthChallenge(
+    link: OutboundLink,
+    connection: FramedConnection,
+    keyring: Keyring,
+    hello: AuthHello,
+    payload: Uint8Array,
+  ): void {
+    const challenge = decodeAuthChallenge(payload)
+    if (challenge === undefined) {
+      connection.reject('auth_failed', 'the peer did not answer with an authentication challenge')
+      return
+    }
+    const keys = keyring.peerKeys
+    const index = findProofKey(keys, challenge.proof, 'acceptor', hello, challenge.nonce)
+    const key = index === undefined ? undefined : keys[index]
+    if (key === undefined) {
+      connection.reject('auth_failed', 'the peer proved no key of the cluster keyring')
+      return
+    }
+    connection.interceptPayloads(undefined)
+    connection.sendNow(encodeAuthProof(proofFor(key, 'dialer', hello, challenge.nonce)))
+    connection.secure(new SealedChannel(key, 'dialer', hello, challenge.nonce))
+    this.sendHello(link, connection)
   }
 
   private onOutboundEnvelope(
@@ -698,6 +813,7 @@ export class TcpTransport implements PeerTransport {
       return
     }
     const timeoutMs = this.options.connectTimeoutMs
+    const keyring = this.options.keyring
     const session: InboundSession = {
       connection: new FramedConnection(socket, this.clock, this.options.frameBytesMax, {
         envelope: (envelope) => this.onInboundEnvelope(session, envelope),
@@ -710,9 +826,63 @@ export class TcpTransport implements PeerTransport {
         }
       }),
       peer: undefined,
+      authenticated: undefined,
       requestsInFlight: 0,
     }
     this.sessions.add(session)
+    if (keyring !== undefined) {
+      let pending: { readonly hello: AuthHello; readonly nonce: Uint8Array } | undefined
+      session.connection.interceptPayloads((payload) => {
+        if (pending === undefined) pending = this.onAuthHello(session, keyring, payload)
+        else this.onAuthProof(session, keyring, pending.hello, pending.nonce, payload)
+      })
+    }
+  }
+
+  /** The acceptor's first step: checks the auth-hello and answers with a proof and a nonce. */
+  private onAuthHello(
+    session: InboundSession,
+    keyring: Keyring,
+    payload: Uint8Array,
+  ): { readonly hello: AuthHello; readonly nonce: Uint8Array } | undefined {
+    const connection = session.connection
+    const hello = decodeAuthHello(payload)
+    if (hello === undefined) {
+      connection.reject('auth_failed', 'the first frame is not an authentication hello')
+      return undefined
+    }
+    if (hello.cluster !== this.options.clusterName || hello.to !== this.localId) {
+      connection.reject('handshake_refused', `hello for ${hello.cluster}/${hello.to}`)
+      return undefined
+    }
+    const key = keyring.peerKeys[0]
+    assert(key !== undefined, 'a keyring has a primary key')
+    const nonce = new Uint8Array(randomBytes(PEER_NONCE_BYTES))
+    connection.sendNow(
+      encodeAuthChallenge({ nonce, proof: proofFor(key, 'acceptor', hello, nonce) }),
+    )
+    return { hello, nonce }
+  }
+
+  /** The acceptor's second step: the dialer must prove the acceptor's primary key. */
+  private onAuthProof(
+    session: InboundSession,
+    keyring: Keyring,
+    hello: AuthHello,
+    nonce: Uint8Array,
+    payload: Uint8Array,
+  ): void {
+    const connection = session.connection
+    const key = keyring.peerKeys[0]
+    assert(key !== undefined, 'a keyring has a primary key')
+    const proof = decodeAuthProof(payload)
+    if (proof === undefined || !verifyProof(key, proof, 'dialer', hello, nonce)) {
+      connection.reject('auth_failed', `node '${hello.from}' failed to prove the cluster key`)
+      return
+    }
+    connection.interceptPayloads(undefined)
+    connection.secure(new SealedChannel(key, 'acceptor', hello, nonce))
+    session.authenticated = hello.from
   }
 
   private onInboundClosed(session: InboundSession, reason: string): void {
@@ -748,15 +918,24 @@ export class TcpTransport implements PeerTransport {
       connection.reject('protocol_violation', `${envelope.kind} before hello`)
       return
     }
+    if (this.options.keyring !== undefined && envelope.body.from !== session.authenticated) {
+      connection.reject('auth_failed', `hello from '${envelope.body.from}' on another's connection`)
+      return
+    }
     const refusal = refuseHello(envelope.body, this.options.clusterName, this.localId)
     if (refusal !== undefined) {
-      const frame = encodeFrame(encodeErrorResponse(0, refusal))
-      connection.refuse(frame, 'handshake_refused', refusal.message, this.options.connectTimeoutMs)
+      const payload = encodeErrorResponse(0, refusal)
+      connection.refuse(
+        payload,
+        'handshake_refused',
+        refusal.message,
+        this.options.connectTimeoutMs,
+      )
       return
     }
     session.handshakeTimer.cancel()
     session.peer = envelope.body.from
-    connection.sendNow(encodeFrame(encodeEnvelope(helloOkFor(this.localId))))
+    connection.sendNow(encodeEnvelope(helloOkFor(this.localId)))
     connection.openWrites()
     this.emit({ type: 'connected', direction: 'inbound', peer: envelope.body.from })
   }
@@ -792,22 +971,22 @@ export class TcpTransport implements PeerTransport {
     const connection = session.connection
     if (connection.isClosing) return
     let payload = answer.payload
-    if (frameBytes(payload.length) > this.options.frameBytesMax) {
+    if (this.wireBytes(payload) > this.options.frameBytesMax) {
       const error = new MurmurError(
         'payload_too_large',
         `${answer.kind} of ${payload.length} bytes exceeds the frame limit of ${this.options.frameBytesMax}`,
       )
       payload = encodeErrorResponse(requestId, error)
     }
-    const frame = encodeFrame(payload)
-    if (connection.bufferedBytes + frame.length > this.options.queueBytesMax) {
+    const wireBytes = this.wireBytes(payload)
+    if (connection.bufferedBytes + wireBytes > this.options.queueBytesMax) {
       connection.reject(
         'slow_consumer',
         `more than ${this.options.queueBytesMax} bytes of answers unread`,
       )
       return
     }
-    connection.enqueue(frame, 0)
+    connection.enqueue(payload, 0, wireBytes)
   }
 
   private async serveNotify(peer: NodeId, body: unknown): Promise<void> {

@@ -4,7 +4,14 @@
  * are dropped and counted on both sides, never truncated. A bind failure becomes a one-line
  * MurmurError('config_invalid') naming the host and port. `close()` releases the socket; the
  * socket does not keep the process alive on its own.
+ *
+ * With a keyring (a cluster secret) every datagram is sealed on send and opened on receive
+ * (src/runtime/security/gossip-seal.ts); one that no key opens is dropped and counted by
+ * reason, and never reaches the handler. `packetBytesMax` bounds the sealed datagram, so the
+ * membership core's budget is smaller by GOSSIP_SEAL_OVERHEAD_BYTES (see `gossipPayloadBytesMax`).
  */
+
+import { randomBytes } from 'node:crypto'
 
 import { createSocket, type Socket } from 'node:dgram'
 import { isIP } from 'node:net'
@@ -12,6 +19,14 @@ import { assert } from '../env/assert.js'
 import { errorMessage, MurmurError } from '../env/errors.js'
 import type { PacketAddress, PacketHandler, PacketTransport } from '../env/transport.js'
 import type { FaultFilter } from './faults.js'
+import {
+  GOSSIP_SALT_BYTES,
+  GOSSIP_SEAL_OVERHEAD_BYTES,
+  type GossipOpenFailure,
+  openPacket,
+  sealPacket,
+} from './security/gossip-seal.js'
+import type { Keyring } from './security/keyring.js'
 
 export interface UdpTransportOptions {
   /** Interface to bind, e.g. 127.0.0.1 or ::1. */
@@ -22,6 +37,13 @@ export interface UdpTransportOptions {
   readonly packetBytesMax: number
   /** Fault injection (MURMUR_FAULTS=1): datagrams to and from blocked addresses are dropped. */
   readonly faults?: FaultFilter
+  /** The cluster keyring; with one, datagrams are sealed and unauthenticated ones dropped. */
+  readonly keyring?: Keyring
+}
+
+/** The largest membership packet a datagram of `packetBytesMax` carries, sealed or not. */
+export function gossipPayloadBytesMax(packetBytesMax: number, sealed: boolean): number {
+  return sealed ? packetBytesMax - GOSSIP_SEAL_OVERHEAD_BYTES : packetBytesMax
 }
 
 export interface UdpCounters {
@@ -35,6 +57,8 @@ export interface UdpCounters {
 
 export class UdpTransport implements PacketTransport {
   readonly counters: UdpCounters = { sent: 0, received: 0, oversizeDropped: 0, sendErrors: 0 }
+  /** Datagrams dropped because no key of the keyring opened them, by reason. */
+  private readonly rejections = new Map<GossipOpenFailure, number>()
   private handler: PacketHandler | undefined
   private closed = false
 
@@ -43,6 +67,7 @@ export class UdpTransport implements PacketTransport {
     readonly localAddress: PacketAddress,
     private readonly packetBytesMax: number,
     private readonly faults: FaultFilter | undefined,
+    private readonly keyring: Keyring | undefined,
   ) {
     socket.on('message', (message, remote) => this.onMessage(message, remote.address, remote.port))
     // Errors after binding (e.g. ICMP-induced send errors) are counted, never fatal.
@@ -77,11 +102,19 @@ export class UdpTransport implements PacketTransport {
       formatAddress(bound.address, bound.port),
       options.packetBytesMax,
       options.faults,
+      options.keyring,
     )
   }
 
-  send(to: PacketAddress, bytes: Uint8Array): void {
+  /** Datagrams dropped as unauthenticated since the start, by reason, in reason order. */
+  rejectedPackets(): ReadonlyMap<GossipOpenFailure, number> {
+    return new Map([...this.rejections].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+  }
+
+  send(to: PacketAddress, plain: Uint8Array): void {
     if (this.closed || this.faults?.blocksAddress(to) === true) return
+    const key = this.keyring?.gossipKeys[0]
+    const bytes = key === undefined ? plain : sealPacket(key, plain, randomBytes(GOSSIP_SALT_BYTES))
     if (bytes.length > this.packetBytesMax) {
       this.counters.oversizeDropped++
       return
@@ -117,7 +150,16 @@ export class UdpTransport implements PacketTransport {
     if (this.faults?.blocksAddress(from) === true) return
     this.counters.received++
     const bytes = new Uint8Array(message.buffer, message.byteOffset, message.byteLength)
-    this.handler?.(from, bytes)
+    if (this.keyring === undefined) {
+      this.handler?.(from, bytes)
+      return
+    }
+    const opened = openPacket(this.keyring.gossipKeys, bytes)
+    if (!opened.ok) {
+      this.rejections.set(opened.reason, (this.rejections.get(opened.reason) ?? 0) + 1)
+      return
+    }
+    this.handler?.(from, opened.plaintext)
   }
 }
 

@@ -110,7 +110,7 @@ keyspaces:
         MURMUR_LOG_LEVEL: 'warn',
       },
     })
-    expect(config.cluster.secret).toBe('a-secret-of-enough-length')
+    expect(config.cluster.secret?.reveal()).toEqual(['a-secret-of-enough-length'])
     expect(findNode(config, 'n1')).toMatchObject({
       httpPort: 8001,
       peerPort: 8101,

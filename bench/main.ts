@@ -7,6 +7,7 @@
 import { parseArgs } from 'node:util'
 import { writeReport } from './lib/report.js'
 import type { Scenario } from './lib/scenario.js'
+import { antiEntropyScenario } from './scenarios/antientropy.js'
 import { contrastScenario } from './scenarios/contrast.js'
 import { crdtScenario } from './scenarios/crdt.js'
 import { healthScenario } from './scenarios/health.js'
@@ -23,6 +24,7 @@ const SCENARIOS: readonly Scenario[] = [
   crdtScenario,
   contrastScenario,
   witnessScenario,
+  antiEntropyScenario,
 ]
 
 async function main(): Promise<number> {

@@ -138,6 +138,32 @@ export const requestsSchema = z
   })
   .prefault({})
 
+/**
+ * Merkle-tree anti-entropy (docs/ARCHITECTURE.md, Anti-entropy): a hash tree per local
+ * (keyspace, partition), compared with another replica's on a schedule.
+ */
+export const antiEntropySchema = z
+  .strictObject({
+    /** Keep trees and exchange them. Default true. */
+    enabled: z.boolean().default(true),
+    /** How often each tree is exchanged with one of its other replicas, jittered. Default 600000 ms. */
+    exchangeIntervalMs: milliseconds(100, 7 * 86_400_000).default(600_000),
+    /** How often every tree is rebuilt from storage (drift repair). Default 86400000 ms (24 h). */
+    rebuildIntervalMs: milliseconds(1000, 30 * 86_400_000).default(86_400_000),
+    /** Segments (leaves) per tree: 256, 4096 or 65536. Default 4096. */
+    segments: z.union([z.literal(256), z.literal(4096), z.literal(65_536)]).default(4096),
+    /** Records fetched or sent per second by repairs, per node. Default 2000. */
+    keysPerSecond: z.number().int().min(1).max(1_000_000).default(2000),
+    /** Bytes of exchange and repair messages per second, per node. Default 4 MiB. */
+    bytesPerSecond: z
+      .number()
+      .int()
+      .min(1024)
+      .max(1024 * 1024 * 1024)
+      .default(4 * 1024 * 1024),
+  })
+  .prefault({})
+
 export const replicationSchema = z
   .strictObject({
     /** Age a tombstone must reach before it may be reaped. Default 3600000 ms (1 hour). */
@@ -169,6 +195,8 @@ export const replicationSchema = z
      * into compact totals (counters) or forgets them (sets). Default 1000.
      */
     idempotencyEntriesMax: z.number().int().min(1).max(100_000).default(1000),
+    /** Merkle-tree anti-entropy between replicas. */
+    antiEntropy: antiEntropySchema,
   })
   .prefault({})
 
@@ -227,15 +255,64 @@ export const logSchema = z
   })
   .prefault({})
 
+/** Secrets a keyring holds at most (src/runtime/security/keyring.ts). */
+export const SECRETS_COUNT_MAX = 8
+const secret = z.string().min(16).max(1024)
+
+/** One API token; exactly one of `token` and `tokenSha256` (checked in load.ts). */
+export const apiTokenSchema = z.strictObject({
+  /** Names the token in logs and metrics, and in its MURMUR_TOKEN_<NAME> variable. */
+  name,
+  /** The token itself, at least 16 characters (prefer the MURMUR_TOKEN_<NAME> variable). */
+  token: secret.optional(),
+  /** Or the SHA-256 of the token, as 64 lowercase hex digits, so the file holds no token. */
+  tokenSha256: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/, { error: 'must be 64 lowercase hex digits' })
+    .optional(),
+  /** read: GET only; readwrite: reads and writes; admin: also /v1/debug. */
+  access: z.enum(['read', 'readwrite', 'admin']),
+  /** Keyspaces the token may use; '*' is every keyspace (and locks). Default ['*']. */
+  keyspaces: z
+    .array(z.string().regex(/^(\*|[a-z0-9_-]{1,64})$/, { error: "must be '*' or a keyspace name" }))
+    .min(1)
+    .max(1024)
+    .default(['*']),
+})
+
+export const authSchema = z
+  .strictObject({
+    /** API tokens; with none, the REST API is open to anyone who can reach it. */
+    tokens: z.array(apiTokenSchema).max(1024).default([]),
+  })
+  .prefault({})
+
+/** TLS for the REST port; `{node}` in a path is replaced by the node's id. */
+export const tlsSchema = z.strictObject({
+  /** PEM certificate (chain) the node serves. */
+  certFile: z.string().min(1).max(4096),
+  /** PEM private key of the certificate. */
+  keyFile: z.string().min(1).max(4096),
+  /** PEM CA certificate clients reading this file (the CLI) trust. Default: the system CAs. */
+  caFile: z.string().min(1).max(4096).optional(),
+})
+
 export const clusterFileSchema = z.strictObject({
   cluster: z
     .strictObject({
       /** Cluster name; peers refuse connections from another cluster. Default murmur. */
       name: name.default('murmur'),
-      /** Shared secret (prefer MURMUR_CLUSTER_SECRET); never logged or shown. */
-      secret: z.string().min(16).max(1024).optional(),
+      /**
+       * Shared secret, or a list of them (a keyring: the first signs and encrypts, all are
+       * accepted). Prefer MURMUR_CLUSTER_SECRET (comma-separated); never logged or shown.
+       */
+      secret: z.union([secret, z.array(secret).min(1).max(SECRETS_COUNT_MAX)]).optional(),
     })
     .prefault({}),
+  /** API tokens for the REST port. */
+  auth: authSchema,
+  /** HTTPS for the REST port. Default: plain HTTP. */
+  tls: tlsSchema.optional(),
   /** Every node of the cluster, in a fixed order (defaults derive ports from the position). */
   nodes: z.array(nodeSchema).min(1).max(1024),
   /** Node ids to contact when joining. Default: the first three nodes. */

@@ -29,12 +29,14 @@ import type { Logger } from '../env/log.js'
 import type { Random } from '../env/random.js'
 import type { PacketTransport, PeerTransport } from '../env/transport.js'
 import type { MemberSnapshot } from '../membership/member.js'
+import { antiEntropyMetrics } from '../metrics/antientropy.js'
 import {
   ClusterStatsGatherer,
   type ClusterStatsSource,
   registerStatsHandler,
 } from '../metrics/cluster-stats.js'
 import { NodeMetrics } from '../metrics/node-metrics.js'
+import { registerPulled } from '../metrics/pulled.js'
 import { buildRing, type Ring } from '../ring/index.js'
 import { replicaRoles } from '../ring/queries.js'
 import type { StorageEngine } from '../storage/engine.js'
@@ -156,6 +158,7 @@ export class MurmurNode {
       peers: env.peers,
       router: this.router,
       clock: env.clock,
+      random: env.random,
       storage: env.storage,
       commits: this.commits,
       log: env.log,
@@ -276,6 +279,7 @@ export class MurmurNode {
       strong: this.strong,
       storage: this.env.storage,
     })
+    for (const metric of antiEntropyMetrics(this.kv)) registerPulled(this.metrics.registry, metric)
     registerStatsHandler(this.router, this.statsSource())
   }
 
@@ -310,6 +314,7 @@ export class MurmurNode {
         startedAt: new Date(this.startedAtMs).toISOString(),
         ring: { version: this.ring.version, partitions: this.ring.partitionCount },
         replication: this.kv.status(),
+        antiEntropy: this.kv.antiEntropyStatus(),
       }),
       ring: () => this.ringView(),
     }

@@ -17,7 +17,9 @@ import type { Config, KeyspaceConfig } from '../../config/load.js'
 import type { Clock } from '../../env/clock.js'
 import { MurmurError } from '../../env/errors.js'
 import type { Logger } from '../../env/log.js'
+import type { Random } from '../../env/random.js'
 import type { PeerTransport } from '../../env/transport.js'
+import { AAE_MESSAGE_TYPES } from '../../replication/antientropy/messages.js'
 import { REPLICAS_MAX } from '../../replication/consistency.js'
 import {
   decodeCoordinate,
@@ -45,12 +47,14 @@ import type { StorageEngine } from '../../storage/engine.js'
 import type { GroupCommitter } from '../../storage/group-commit.js'
 import { USER_KEY_BYTES_MAX } from '../../storage/layout.js'
 import { decodeCausalContextToken } from '../../versioning/context-token.js'
+import { AntiEntropy, type AntiEntropyCounters } from '../antientropy/anti-entropy.js'
+import { ObservedReplicaStore } from '../antientropy/observed-store.js'
 import type { PeerRouter } from '../peer-router.js'
 import { Coordinator, type CoordinatorCounters } from './coordinator.js'
 import { DotCounter } from './dot-counter.js'
 import { type HintReplayCounters, HintReplayer, type LivenessEvents } from './hints.js'
 import { type ReaperCounters, TombstoneReaper } from './reaper.js'
-import { ReplicaStore, type StoreCounters } from './store.js'
+import type { StoreCounters } from './store.js'
 
 export interface KvServiceOptions {
   readonly config: Config
@@ -63,6 +67,11 @@ export interface KvServiceOptions {
   readonly peers: PeerTransport
   readonly router: PeerRouter
   readonly clock: Clock
+  /**
+   * Jitter of background schedules (anti-entropy), forked at `open()`, after every service
+   * was built, so the node's other random streams stay as they were for a given seed.
+   */
+  readonly random: Random
   readonly storage: StorageEngine
   readonly commits: GroupCommitter
   readonly log: Logger
@@ -82,10 +91,12 @@ interface Running {
   readonly coordinator: Coordinator
   readonly replayer: HintReplayer
   readonly reaper: TombstoneReaper
+  /** Undefined when replication.antiEntropy.enabled is false. */
+  readonly antiEntropy: AntiEntropy | undefined
 }
 
 export class KvService implements KvBackend {
-  readonly store: ReplicaStore
+  readonly store: ObservedReplicaStore
   readonly limits: MessageLimits
   private running: Running | undefined
   private inflight = 0
@@ -93,7 +104,7 @@ export class KvService implements KvBackend {
 
   constructor(private readonly options: KvServiceOptions) {
     const { config } = options
-    this.store = new ReplicaStore(
+    this.store = new ObservedReplicaStore(
       options.storage,
       options.commits,
       { hintsPerTargetMax: config.replication.hintsPerTargetMax },
@@ -159,16 +170,62 @@ export class KvService implements KvBackend {
       intervalMs: config.replication.reaperIntervalMs,
       peerTimeoutMs: config.requests.peerTimeoutMs,
     })
-    this.running = { coordinator, replayer, reaper }
+    const antiEntropy = await this.openAntiEntropy(coordinator)
+    this.running = { coordinator, replayer, reaper, antiEntropy }
     if (this.stopped) return
     replayer.start()
     reaper.start()
+    antiEntropy?.start()
+  }
+
+  /** Builds the anti-entropy trees from storage before any request can change a record. */
+  private async openAntiEntropy(coordinator: Coordinator): Promise<AntiEntropy | undefined> {
+    const { config, selfId, ring, liveness, peers, clock, random, log, storage } = this.options
+    const settings = config.replication.antiEntropy
+    if (!settings.enabled) return undefined
+    const antiEntropy = new AntiEntropy({
+      selfId,
+      ring,
+      keyspaces: config.keyspaces.filter((keyspace) => keyspace.mode === 'eventual'),
+      store: this.store,
+      engine: storage,
+      peers,
+      liveness,
+      clock,
+      random: random.fork('anti-entropy'),
+      log,
+      settings,
+      peerTimeoutMs: config.requests.peerTimeoutMs,
+      limits: this.limits,
+      accept: (keyspace, address, record) =>
+        coordinator.acceptReplica(keyspace, address, record, undefined),
+    })
+    this.store.observe(antiEntropy.trees)
+    await antiEntropy.open()
+    return antiEntropy
   }
 
   stop(): void {
     this.stopped = true
     this.running?.replayer.stop()
     this.running?.reaper.stop()
+    this.running?.antiEntropy?.stop()
+  }
+
+  /** Anti-entropy, for status, metrics and tests; undefined before `open()` or when disabled. */
+  get antiEntropy(): AntiEntropy | undefined {
+    return this.running?.antiEntropy
+  }
+
+  /** The anti-entropy counters, read by the metrics at scrape time (undefined when off). */
+  antiEntropyCounters(): Readonly<AntiEntropyCounters> | undefined {
+    return this.running?.antiEntropy?.counters
+  }
+
+  /** Tree rebuilds finished and keys the trees track (undefined when off). */
+  antiEntropyTrees(): { readonly rebuilds: number; readonly keys: number } | undefined {
+    const trees = this.running?.antiEntropy?.trees
+    return trees === undefined ? undefined : { rebuilds: trees.rebuilds, keys: trees.keyCount() }
   }
 
   keyspace(name: string): (KvKeyspace & { readonly witnesses: number }) | undefined {
@@ -220,6 +277,12 @@ export class KvService implements KvBackend {
       reaper: running === undefined ? {} : { ...running.reaper.counters },
       inflightRequests: this.inflight,
     }
+  }
+
+  /** Anti-entropy status for /v1/cluster: totals and the last exchange of each tree. */
+  antiEntropyStatus(): Record<string, unknown> {
+    const enabled = this.options.config.replication.antiEntropy.enabled
+    return this.running?.antiEntropy?.status() ?? { enabled, trees: 0 }
   }
 
   /** The live counters themselves (no copies), read by the metrics at scrape time. */
@@ -330,6 +393,25 @@ export class KvService implements KvBackend {
       const message = decodeReap(body, this.limits)
       return { deleted: await reaper.reapLocal(message) }
     })
+    router.register(AAE_MESSAGE_TYPES.hashes, (_from, body) =>
+      this.readyAntiEntropy().answerHashes(body),
+    )
+    router.register(AAE_MESSAGE_TYPES.keys, (_from, body) =>
+      this.readyAntiEntropy().answerKeys(body),
+    )
+    router.register(AAE_MESSAGE_TYPES.records, (_from, body) =>
+      this.readyAntiEntropy().answerRecords(body),
+    )
+  }
+
+  private readyAntiEntropy(): AntiEntropy {
+    const antiEntropy = this.ready().antiEntropy
+    if (antiEntropy === undefined) {
+      throw new MurmurError('unavailable', 'anti-entropy is disabled on this node', {
+        definite: true,
+      })
+    }
+    return antiEntropy
   }
 
   private async coordinateForPeer(body: Readonly<Record<string, unknown>>): Promise<unknown> {

@@ -24,6 +24,14 @@ describe('replication config', () => {
       readRepair: 'async',
       idempotencyWindowMs: 86_400_000,
       idempotencyEntriesMax: 1000,
+      antiEntropy: {
+        enabled: true,
+        exchangeIntervalMs: 600_000,
+        rebuildIntervalMs: 86_400_000,
+        segments: 4096,
+        keysPerSecond: 2000,
+        bytesPerSecond: 4 * 1024 * 1024,
+      },
     })
   })
 

@@ -125,14 +125,15 @@ async function view(cluster: TestCluster, id: string): Promise<AaeView['antiEntr
   return ((await cluster.json(id, '/v1/cluster')).body as AaeView).antiEntropy
 }
 
-/** n3's tree build time at start, from its log line. */
+/** n3's tree build time at its last start (the one after loading), from its log line. */
 function buildTimeMs(cluster: TestCluster): number | undefined {
+  let elapsedMs: number | undefined
   for (const line of cluster.node('n3').output.join('').split('\n')) {
     if (!line.includes('anti-entropy trees rebuilt')) continue
     const match = /"elapsedMs":(\d+)/.exec(line)
-    if (match?.[1] !== undefined) return Number(match[1])
+    if (match?.[1] !== undefined) elapsedMs = Number(match[1])
   }
-  return undefined
+  return elapsedMs
 }
 
 async function repairOnce(keys: number, fraction: number, durationSeconds: number) {

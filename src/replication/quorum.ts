@@ -50,6 +50,11 @@ export type QuorumOutcome = 'pending' | 'met' | 'unreachable'
 interface Progress {
   readonly target: ReplicaTarget
   status: TargetStatus
+  /**
+   * False when the target answered that it kept metadata only (it takes itself for a witness
+   * of the key, as during a rolling change of roles): it then never counts as a full copy.
+   */
+  keptValues?: boolean
 }
 
 export interface QuorumCounts {
@@ -132,7 +137,10 @@ export class QuorumTally {
         (progress) => progress.status === 'succeeded' && progress.target.hintFor === undefined,
       ),
       fullSucceeded: this.count(
-        (progress) => progress.status === 'succeeded' && !this.isWitness(progress.target),
+        (progress) =>
+          progress.status === 'succeeded' &&
+          !this.isWitness(progress.target) &&
+          progress.keptValues !== false,
       ),
       pending: this.count((progress) => progress.status === 'pending'),
       failed: this.count((progress) => progress.status === 'failed'),
@@ -158,12 +166,16 @@ export class QuorumTally {
       .map((progress) => progress.target)
   }
 
-  /** Records a success; a late success after a failure or a duplicate is ignored. */
-  succeed(node: string): void {
+  /**
+   * Records a success; a late success after a failure or a duplicate is ignored. `keptValues`
+   * false: the target kept metadata only, whatever its planned role.
+   */
+  succeed(node: string, keptValues = true): void {
     const progress = this.progress.get(node)
     assert(progress !== undefined, `node ${node} is not a target`)
     if (progress.status !== 'pending') return
     progress.status = 'succeeded'
+    progress.keptValues = keptValues
     this.update()
   }
 
@@ -258,10 +270,13 @@ export class WriteTally {
     this.stored = true
   }
 
-  /** A replica (the coordinator itself included) stored the write and acknowledged it. */
-  acknowledge(node: string): void {
+  /**
+   * A replica (the coordinator itself included) stored the write and acknowledged it;
+   * `keptValues` false when it answered that it kept the write in witness form only.
+   */
+  acknowledge(node: string, keptValues = true): void {
     this.stored = true
-    this.quorum.succeed(node)
+    this.quorum.succeed(node, keptValues)
   }
 
   /** A replica failed; `definite` tells whether it certainly did not store the write. */

@@ -19,6 +19,11 @@ export interface SimClusterOptions {
   /** cluster.yml text; node hosts and ports are irrelevant in simulation. */
   readonly configText: string
   readonly faults?: FaultRates
+  /**
+   * cluster.yml text for particular nodes (by id), as during a rolling change of the file:
+   * those nodes start with it instead of `configText`. Node ids and order must not differ.
+   */
+  readonly configTextOf?: Readonly<Record<string, string>>
   /** Records node log lines at or above this level into the event log. Default warn. */
   readonly logLevel?: 'debug' | 'info' | 'warn'
 }
@@ -39,6 +44,7 @@ function describeNetworkEvent(event: MemoryNetworkEvent): string {
 export class SimCluster {
   readonly sim: Simulation
   readonly config: Config
+  private readonly configOf = new Map<string, Config>()
   readonly faults: NetworkFaults
   readonly network: MemoryNetwork
   readonly packets: SimPacketNetwork
@@ -49,6 +55,12 @@ export class SimCluster {
   private constructor(options: SimClusterOptions) {
     this.sim = new Simulation(options.seed)
     this.config = parseConfig(options.configText)
+    for (const [id, text] of Object.entries(options.configTextOf ?? {})) {
+      const config = parseConfig(text)
+      const ids = (nodes: Config['nodes']) => nodes.map((node) => node.id).join(',')
+      if (ids(config.nodes) !== ids(this.config.nodes)) throw new Error(`${id}: other nodes`)
+      this.configOf.set(id, config)
+    }
     this.faults = new NetworkFaults(this.sim.random.fork('faults'), options.faults ?? NO_FAULTS)
     this.logLevel = options.logLevel ?? 'warn'
     this.network = new MemoryNetwork({
@@ -91,7 +103,7 @@ export class SimCluster {
     if (disk === undefined) throw new Error(`no node ${id}`)
     this.network.setDown(id, false)
     this.packets.setDown(this.gossipAddress(id), false)
-    const node = await MurmurNode.open(this.config, id, {
+    const node = await MurmurNode.open(this.configOf.get(id) ?? this.config, id, {
       clock: this.sim.clock(),
       random: this.sim.random.fork(`node-${id}`),
       storage: new MemoryEngine(disk),

@@ -313,27 +313,30 @@ export class Coordinator {
    * its role asks for: a witness keeps the witness form, a hint for a witness is kept in
    * witness form, and a witness that holds a full primary's hint (promoted) keeps the value in
    * the hint and merges the witness form into its own record too, so its vote as a witness
-   * reflects the write.
+   * reflects the write. Returns whether the node kept the value (false: witness form only), so
+   * a coordinator whose view of the roles differs (a rolling change of `witnesses`) does not
+   * count a metadata-only copy as a full one.
    */
   async acceptReplica(
     keyspace: KeyspaceRef,
     address: DataKey,
     record: KeyRecord,
     hintFor: string | undefined,
-  ): Promise<void> {
+  ): Promise<boolean> {
     const { store, selfId } = this.options
     const sync = keyspace.durability === 'sync'
     const witnesses = this.witnessesFor(keyspace, address)
     if (hintFor === undefined) {
       await store.merge(address, this.ownForm(keyspace, address, record), sync)
-      return
+      return !witnesses.includes(selfId)
     }
     if (witnesses.includes(hintFor)) {
       await store.mergeHint(hintFor, address, witnessForm(record), sync)
-      return
+      return false
     }
     await store.mergeHint(hintFor, address, record, sync)
     if (witnesses.includes(selfId)) await store.merge(address, witnessForm(record), sync)
+    return true
   }
 
   /**
@@ -552,8 +555,8 @@ export class Coordinator {
     const ask = (target: ReplicaTarget): void => {
       const form = forms.forRole(isWitnessTarget(target, plan.witnesses))
       this.replicate(target, keyspace, address, form.record, form.wire, deadline).then(
-        () => {
-          tally.acknowledge(target.node)
+        (answer) => {
+          tally.acknowledge(target.node, keptValuesOf(answer))
           deadline.poke()
         },
         (error: unknown) => {
@@ -1011,4 +1014,13 @@ function readFailure(requirement: Requirement, tally: ReadTally): WriteFailure {
     fullAcknowledged: counts.fullSucceeded,
     definite: true,
   }
+}
+
+/**
+ * Whether a `kv.replicate` answer says the receiver kept the value. An answer without the field
+ * (an older node) counts as kept, as every answer did before the field existed.
+ */
+function keptValuesOf(answer: unknown): boolean {
+  if (typeof answer !== 'object' || answer === null) return true
+  return (answer as { keptValues?: unknown }).keptValues !== false
 }

@@ -197,8 +197,9 @@ export class KvService implements KvBackend {
       settings,
       peerTimeoutMs: config.requests.peerTimeoutMs,
       limits: this.limits,
-      accept: (keyspace, address, record) =>
-        coordinator.acceptReplica(keyspace, address, record, undefined),
+      accept: async (keyspace, address, record) => {
+        await coordinator.acceptReplica(keyspace, address, record, undefined)
+      },
     })
     this.store.observe(antiEntropy.trees)
     await antiEntropy.open()
@@ -350,8 +351,8 @@ export class KvService implements KvBackend {
       const keyspace = this.eventual(message.keyspace)
       const address = coordinator.addressOf(message.keyspace, message.key)
       const hintFor = this.member(message.hintFor)
-      await coordinator.acceptReplica(keyspace, address, message.record, hintFor)
-      return { ok: true }
+      const keptValues = await coordinator.acceptReplica(keyspace, address, message.record, hintFor)
+      return { ok: true, keptValues }
     })
     router.register(KV_MESSAGE_TYPES.read, async (_from, body) => {
       const coordinator = this.ready().coordinator

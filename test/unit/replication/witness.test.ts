@@ -185,6 +185,18 @@ describe('write and read rules', () => {
     expect(met.quorum.outcome).toBe('met')
   })
 
+  it('does not count a planned full replica that kept metadata only as the full copy', () => {
+    // During a rolling change of roles, b may take itself for a witness of the key.
+    const tally = new WriteTally(WITNESS_PLAN, { total: 2, primaries: 0 })
+    tally.acknowledge('w')
+    tally.acknowledge('b', false)
+    expect(tally.quorum.outcome).toBe('pending')
+    expect(tally.failure().fullAcknowledged).toBe(0)
+    tally.acknowledge('a')
+    expect(tally.quorum.outcome).toBe('met')
+    expect(tally.failure().fullAcknowledged).toBe(1)
+  })
+
   it('asks a held-back full replica when a witness reports a write the answers miss', () => {
     const old = write(EMPTY_RECORD, EMPTY_RECORD, 'n1.a', value('old')).record
     const fresh = write(old, old, 'n1.a', value('new')).record

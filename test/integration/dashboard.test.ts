@@ -4,7 +4,8 @@
  * SIGKILL first as suspect and later as dead, without a reload. Method: three real `murmur
  * start` processes on loopback; headless Chromium driven by playwright-core (the browser from
  * MURMUR_CHROMIUM, else /usr/bin/chromium) opens n1's /ui; every wait is bounded, and page
- * errors and Content-Security-Policy violations fail the test.
+ * errors and Content-Security-Policy violations fail the test. With API tokens configured, the
+ * page asks for one and shows the cluster once a token is given in the address's fragment.
  */
 
 import { type Browser, chromium, type Page } from 'playwright-core'
@@ -74,4 +75,35 @@ describe('dashboard in a browser', () => {
       .toContain('member is dead')
     expect(pageErrors).toEqual([])
   }, 120_000)
+})
+
+describe('dashboard with API tokens', () => {
+  it('asks for a token, then shows the cluster with one given in the fragment', async () => {
+    const token = 'viewer-token-0123456789'
+    const secured = await TestCluster.create({
+      nodes: 1,
+      file: {
+        gossip: { preset: 'local' },
+        auth: { tokens: [{ name: 'viewer', token, access: 'read', keyspaces: ['*'] }] },
+      },
+    })
+    const tab = await browser?.newPage()
+    try {
+      if (tab === undefined) throw new Error('no browser')
+      await secured.startAll()
+      const url = `${secured.node('n1').url}/ui`
+      await tab.goto(url, { timeout: 15_000 })
+      await expect
+        .poll(() => tab.locator('#status').textContent(), { timeout: 10_000, interval: 200 })
+        .toContain('requires an API token')
+      await tab.goto(`${url}#token=${token}`, { timeout: 15_000 })
+      const state = tab.locator('#members tr[data-member="n1"] [data-field="state"]')
+      await expect.poll(() => state.textContent(), { timeout: 20_000, interval: 200 }).toBe('alive')
+      // The token leaves the address bar once it is kept for the tab.
+      expect(tab.url()).not.toContain(token)
+    } finally {
+      await tab?.close()
+      await secured.destroy()
+    }
+  }, 90_000)
 })

@@ -39,11 +39,33 @@ export const DASHBOARD_SCRIPT = `
   function numberCell(text, props) { return el('td', Object.assign({ class: 'number' }, props), text) }
   function badge(state, props) { return el('span', Object.assign({ class: 'badge ' + state }, props), state) }
 
+  // An API token (docs/SECURITY.md) arrives in the fragment, /ui#token=..., which never
+  // reaches the server or its logs; it is kept for this tab only and dropped from the address.
+  const TOKEN_KEY = 'murmur-token'
+  function adoptToken() {
+    const token = new URLSearchParams(location.hash.slice(1)).get('token')
+    if (!token) return
+    sessionStorage.setItem(TOKEN_KEY, token)
+    history.replaceState(null, '', location.pathname + location.search)
+  }
+  adoptToken()
+  window.addEventListener('hashchange', adoptToken)
+
+  function authorization() {
+    const token = sessionStorage.getItem(TOKEN_KEY)
+    return token ? { Authorization: 'Bearer ' + token } : {}
+  }
+
   async function getJson(path) {
     const controller = new AbortController()
     const timer = setTimeout(() => controller.abort(), REQUEST_TIMEOUT_MS)
     try {
-      const response = await fetch(path, { signal: controller.signal, cache: 'no-store' })
+      const response = await fetch(path, {
+        signal: controller.signal, cache: 'no-store', headers: authorization(),
+      })
+      if (response.status === 401) {
+        throw new Error('this node requires an API token: open /ui#token=<a read token>')
+      }
       if (!response.ok) throw new Error(path + ' answered ' + response.status)
       return await response.json()
     } finally {

@@ -6,6 +6,7 @@
  */
 
 import { type ChildProcess, spawn } from 'node:child_process'
+import { request as httpsRequest } from 'node:https'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { type Config, loadConfigFile, type NodeConfig } from '../config/load.js'
@@ -40,6 +41,7 @@ export const devCommand: Command = {
     const configPath = stringOption(args, 'config', 'cluster.yml')
     const config = loadConfigFile(configPath)
     const children = config.nodes.map((node) => spawnNode(config, node))
+    const healthy = config.tls === undefined ? answersHttp : answersHttps
     let stopping = false
     const stopAll = async (reason: string): Promise<void> => {
       if (stopping) return
@@ -55,14 +57,15 @@ export const devCommand: Command = {
       process.on('SIGTERM', () => onSignal('SIGTERM'))
     })
     try {
-      await Promise.all(children.map((child) => waitHealthy(child)))
+      await Promise.all(children.map((child) => waitHealthy(child, healthy)))
     } catch (error) {
       await stopAll('a node failed to start')
       throw error
     }
     console.log(`murmur dev: ${children.length} nodes of cluster "${config.cluster.name}" are up`)
+    const scheme = config.tls === undefined ? 'http' : 'https'
     for (const child of children)
-      console.log(`  ${child.node.id}  http://${child.node.host}:${child.node.httpPort}`)
+      console.log(`  ${child.node.id}  ${scheme}://${child.node.host}:${child.node.httpPort}`)
     console.log('Press Ctrl-C to stop them.')
     const allExited = Promise.all(children.map((child) => child.exited)).then(() => {
       if (!stopping) console.error('murmur dev: every node has exited')
@@ -116,8 +119,37 @@ function prefixLines(
   createInterface({ input: stream }).on('line', (line) => write(`[${id}] ${line}`))
 }
 
-async function waitHealthy(child: Child): Promise<void> {
-  const url = `http://${child.node.host}:${child.node.httpPort}/health`
+/** True when the node's /health answers 200 over plain HTTP. */
+async function answersHttp(node: NodeConfig): Promise<boolean> {
+  const url = `http://${node.host}:${node.httpPort}/health`
+  const response = await fetch(url, { signal: AbortSignal.timeout(1000) })
+  return response.ok
+}
+
+/**
+ * The same over HTTPS. The probe only asks whether the child this command started is up, so
+ * it does not verify the certificate (a development certificate is often self-signed); clients
+ * verify it (`--ca`, docs/SECURITY.md).
+ */
+function answersHttps(node: NodeConfig): Promise<boolean> {
+  return new Promise((resolve, reject) => {
+    const request = httpsRequest(
+      { host: node.host, port: node.httpPort, path: '/health', rejectUnauthorized: false },
+      (response) => {
+        response.resume()
+        resolve(response.statusCode === 200)
+      },
+    )
+    request.setTimeout(1000, () => request.destroy(new Error('timeout')))
+    request.on('error', reject)
+    request.end()
+  })
+}
+
+async function waitHealthy(
+  child: Child,
+  healthy: (node: NodeConfig) => Promise<boolean>,
+): Promise<void> {
   const deadline = Date.now() + HEALTH_WAIT_MS
   while (Date.now() < deadline) {
     if (child.exitCode !== undefined) {
@@ -127,8 +159,7 @@ async function waitHealthy(child: Child): Promise<void> {
       )
     }
     try {
-      const response = await fetch(url, { signal: AbortSignal.timeout(1000) })
-      if (response.ok) return
+      if (await healthy(child.node)) return
     } catch {
       // Not listening yet.
     }
@@ -136,7 +167,7 @@ async function waitHealthy(child: Child): Promise<void> {
   }
   throw new MurmurError(
     'timeout',
-    `node ${child.node.id} did not answer ${url} within ${HEALTH_WAIT_MS} ms`,
+    `node ${child.node.id} did not answer /health on ${child.node.host}:${child.node.httpPort} within ${HEALTH_WAIT_MS} ms`,
   )
 }
 

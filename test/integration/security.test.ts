@@ -347,8 +347,33 @@ describe('TLS on the REST port', () => {
         fetch(`http://127.0.0.1:${httpPort}/health`, { signal: AbortSignal.timeout(2000) }),
       ).rejects.toThrow()
       await stop(child)
+
+      // `murmur dev` finds a TLS node healthy and prints its https address.
+      const dev = spawn(process.execPath, [CLI_PATH, 'dev', '--config', configPath], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      })
+      spawned.push(dev)
+      let devOutput = ''
+      dev.stderr?.on('data', (chunk: Buffer) => {
+        devOutput += chunk.toString()
+      })
+      await withTimeout(
+        new Promise<void>((resolve, reject) => {
+          dev.stdout?.on('data', (chunk: Buffer) => {
+            devOutput += chunk.toString()
+            if (devOutput.includes('Press Ctrl-C')) resolve()
+          })
+          dev.once('exit', (code) => reject(new Error(`murmur dev exited ${code}: ${devOutput}`)))
+        }),
+        20_000,
+        'murmur dev did not report the node up',
+      )
+      expect(devOutput).toContain(`t1  https://127.0.0.1:${httpPort}`)
+      const devExited = new Promise<void>((resolve) => dev.once('exit', () => resolve()))
+      dev.kill('SIGTERM')
+      await withTimeout(devExited, STOP_TIMEOUT_MS, 'murmur dev did not stop')
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }
-  }, 30_000)
+  }, 60_000)
 })

@@ -30,6 +30,7 @@ export const STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = {
   no_quorum: 503,
   not_leader: 503,
   overloaded: 503,
+  stale_ring: 503,
   unavailable: 503,
   timeout: 504,
 }

@@ -28,6 +28,7 @@ export const ERROR_CODES = [
   'unauthenticated',
   'forbidden',
   'corrupt_record',
+  'stale_ring',
   'config_invalid',
   'internal',
 ] as const

@@ -14,6 +14,7 @@ import { healthScenario } from './scenarios/health.js'
 import { kvScenario } from './scenarios/kv.js'
 import { membershipScenario } from './scenarios/membership.js'
 import { strongScenario } from './scenarios/strong.js'
+import { topologyScenario } from './scenarios/topology.js'
 import { witnessScenario } from './scenarios/witness.js'
 
 const SCENARIOS: readonly Scenario[] = [
@@ -25,6 +26,7 @@ const SCENARIOS: readonly Scenario[] = [
   contrastScenario,
   witnessScenario,
   antiEntropyScenario,
+  topologyScenario,
 ]
 
 async function main(): Promise<number> {

@@ -38,8 +38,8 @@ import type { ScenarioReport } from '../lib/report.js'
 import type { Scenario } from '../lib/scenario.js'
 import { median, round } from '../lib/stats.js'
 
-const PARTITIONS = 64
-const VALUE_BYTES = 100
+export const PARTITIONS = 64
+export const VALUE_BYTES = 100
 const FRACTIONS = [0.01, 0.1] as const
 const BATCH_RECORDS = 1000
 const CONNECTIONS = 16
@@ -60,7 +60,7 @@ interface RepairResult {
   readonly idle: LoadResult
 }
 
-function keyOf(index: number): string {
+export function keyOf(index: number): string {
   return `key-${index.toString().padStart(8, '0')}`
 }
 
@@ -78,16 +78,24 @@ function recordOf(value: Uint8Array): KeyRecord {
   }
 }
 
-/** Writes N records into each stopped node's RocksDB; n3 skips the missed ones. */
-async function load(cluster: TestCluster, keys: number, missed: ReadonlySet<number>) {
+/**
+ * Writes N records of VALUE_BYTES random bytes into the RocksDB of each stopped node in
+ * `nodeIds`, skipping those `holds` says a node lacks; returns the msgpack bytes of every
+ * (key, record) pair, what streaming them all would send.
+ */
+export async function loadDisks(
+  cluster: TestCluster,
+  nodeIds: readonly string[],
+  keys: number,
+  holds: (nodeId: string, index: number) => boolean,
+): Promise<number> {
   const engines = await Promise.all(
-    cluster.nodes.map((node) => RocksDbEngine.open(join(cluster.dir, 'data', node.id))),
+    nodeIds.map((id) => RocksDbEngine.open(join(cluster.dir, 'data', id))),
   )
   let streamBytes = 0
   try {
     for (let start = 0; start < keys; start += BATCH_RECORDS) {
-      const full: WriteOp[] = []
-      const partial: WriteOp[] = []
+      const batches: WriteOp[][] = nodeIds.map(() => [])
       for (let index = start; index < Math.min(keys, start + BATCH_RECORDS); index++) {
         const key = keyOf(index)
         const wire = encodeKeyRecord(recordOf(randomBytes(VALUE_BYTES)))
@@ -96,20 +104,31 @@ async function load(cluster: TestCluster, keys: number, missed: ReadonlySet<numb
           wire,
         )
         streamBytes += encode([key, wire]).length
-        full.push(op)
-        if (!missed.has(index)) partial.push(op)
+        nodeIds.forEach((id, node) => {
+          if (holds(id, index)) batches[node]?.push(op)
+        })
       }
-      const [first, second, third] = engines
-      await Promise.all([
-        first?.write(full, { sync: false }),
-        second?.write(full, { sync: false }),
-        third?.write(partial, { sync: false }),
-      ])
+      await Promise.all(
+        engines.map(async (engine, node) => {
+          const batch = batches[node] ?? []
+          if (batch.length > 0) await engine.write(batch, { sync: false })
+        }),
+      )
     }
   } finally {
     await Promise.all(engines.map((engine) => engine.close()))
   }
   return streamBytes
+}
+
+/** Writes N records into each stopped node's RocksDB; n3 skips the missed ones. */
+function load(cluster: TestCluster, keys: number, missed: ReadonlySet<number>) {
+  return loadDisks(
+    cluster,
+    cluster.nodes.map((node) => node.id),
+    keys,
+    (id, index) => id !== 'n3' || !missed.has(index),
+  )
 }
 
 interface AaeView {

@@ -17,6 +17,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import { MurmurClient } from '../client/client.js'
 import { MurmurClientError } from '../client/errors.js'
 import type { Level } from '../client/kv.js'
+import type { TransportOptions } from '../client/transport.js'
 import { loadConfigFile } from '../config/load.js'
 import { type ErrorCode, errorMessage } from '../env/errors.js'
 import { type OptionSpec, type ParsedArgs, parseCommandArgs, UsageError } from './args.js'
@@ -134,6 +135,14 @@ function nonEmpty(value: string | undefined): string | undefined {
 }
 
 export function clientFrom(args: ParsedArgs, env: NodeJS.ProcessEnv = process.env): MurmurClient {
+  return new MurmurClient(transportOptionsFrom(args, env))
+}
+
+/** The connection settings of a client command: nodes, timeouts, retries, token and CA. */
+export function transportOptionsFrom(
+  args: ParsedArgs,
+  env: NodeJS.ProcessEnv = process.env,
+): TransportOptions {
   const { nodes, caFile } = resolveTargets(args, env)
   for (const node of nodes) {
     if (!/^(https?:\/\/)?[^/\s]+(:[0-9]{1,5})?\/?$/.test(node))
@@ -144,13 +153,13 @@ export function clientFrom(args: ParsedArgs, env: NodeJS.ProcessEnv = process.en
   const token = nonEmpty(stringValue(args, 'token') ?? env['MURMUR_TOKEN'])
   if (token !== undefined && !/^[\x21-\x7e]{1,2048}$/.test(token))
     throw new UsageError('--token must be 1..2048 printable characters without spaces')
-  return new MurmurClient({
+  return {
     nodes,
     timeoutMs: integerValue(args, 'client-timeout', 1, 3_600_000) ?? 5000,
     retries: integerValue(args, 'retries', 0, 10) ?? 2,
     ...(token === undefined ? {} : { token }),
     ...(caFile === undefined ? {} : { ca: readCa(caFile) }),
-  })
+  }
 }
 
 function readCa(path: string): string {

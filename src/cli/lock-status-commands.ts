@@ -1,6 +1,7 @@
 /**
  * `murmur lock acquire|renew|release <name>` (leases with fencing tokens) and `murmur status`
- * (the cluster as one node sees it: members, their state and zones, and the Raft group).
+ * (the cluster as one node sees it: members, their state and zones, the ring version with the
+ * transfers of a move under way and ownership per node, and the Raft group).
  */
 
 import type { ClusterView, RaftView } from '../client/client.js'
@@ -15,6 +16,7 @@ import {
   positional,
   runClientCommand,
 } from './client-support.js'
+import { ownershipLines, transferLines } from './cluster-commands.js'
 import type { Command } from './main.js'
 
 const TTL_MS_MAX = 86_400_000
@@ -82,6 +84,12 @@ function statusText(cluster: ClusterView, raft: RaftView | undefined): string {
       `  ${member.id.padEnd(8)} ${member.state.padEnd(8)} ${member.zone.padEnd(8)} ${member.httpAddress}`,
     )
   }
+  const topology = cluster.topology
+  if (topology !== undefined) {
+    lines.push('', `ring: version ${topology.version}${topology.moving ? ', moving' : ', settled'}`)
+    if (topology.moving) lines.push(...transferLines(topology))
+    lines.push(...ownershipLines('ownership:', topology.ownership))
+  }
   if (raft !== undefined) {
     lines.push(
       '',
@@ -102,7 +110,7 @@ async function status(args: ParsedArgs): Promise<number> {
 }
 
 export const statusCommand: Command = {
-  summary: 'show the cluster members and the Raft group as a node sees them',
+  summary: 'show the members, the ring (version, transfers, ownership) and the Raft group',
   usage: [
     'murmur status [options]',
     '',

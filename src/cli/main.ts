@@ -4,8 +4,8 @@
  * The `murmur` binary. Each command prints a one-line error and exits 2 for user mistakes
  * (bad flags, a bad cluster.yml, an unknown node, a port in use), exits 1 for failures at run
  * time, and never shows a stack trace for a user mistake (MURMUR_DEBUG=1 shows them all).
- * The client commands (get, put, del, counter, set, lock, status, bench) also exit 1 for "not
- * found" or a failed condition and 3 when the cluster is unavailable.
+ * The client commands (get, put, del, counter, set, lock, status, cluster, bench) also exit 1
+ * for "not found" or a failed condition and 3 when the cluster is unavailable.
  */
 
 import { MurmurClientError } from '../client/errors.js'
@@ -14,6 +14,7 @@ import { VERSION } from '../version.js'
 import { UsageError } from './args.js'
 import { benchCommand } from './bench-command.js'
 import { clientExitCode } from './client-support.js'
+import { clusterCommand } from './cluster-commands.js'
 import { counterCommand, setCommand } from './crdt-commands.js'
 import { devCommand } from './dev.js'
 import { delCommand, getCommand, putCommand } from './kv-commands.js'
@@ -36,6 +37,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   set: setCommand,
   lock: lockCommand,
   status: statusCommand,
+  cluster: clusterCommand,
   bench: benchCommand,
   version: {
     summary: 'print the version',

@@ -29,6 +29,8 @@ export interface NodeConfig {
   readonly zone: string
   /** Absolute path. */
   readonly dataDir: string
+  /** Owns nothing until joined to the ring; version 1 of the ring leaves it out. */
+  readonly standby: boolean
 }
 
 export interface KeyspaceConfig {
@@ -118,6 +120,7 @@ export interface Config {
   readonly raft: RaftSettings
   readonly requests: ClusterFile['requests']
   readonly replication: ClusterFile['replication']
+  readonly topology: ClusterFile['topology']
   readonly limits: ClusterFile['limits'] & { readonly requestBodyBytesMax: number }
   readonly storage: ClusterFile['storage']
   readonly log: ClusterFile['log']
@@ -381,6 +384,7 @@ function resolveNodes(file: ClusterFile, baseDir: string): NodeConfig[] {
       gossipPort: node.gossipPort ?? peerPort,
       zone: node.zone,
       dataDir: isAbsolute(dataDir) ? dataDir : resolve(baseDir, dataDir),
+      standby: node.standby,
     }
   })
 }
@@ -407,7 +411,11 @@ function resolveConfig(
       message: `${partitions} partitions cannot be spread over ${nodes.length} nodes`,
     })
   }
-  const keyspaces = resolveKeyspaces(file, nodes.length, problems)
+  const founding = nodes.filter((node) => !node.standby).length
+  if (founding === 0) {
+    problems.push({ path: ['nodes'], message: 'at least one node must not be a standby' })
+  }
+  const keyspaces = resolveKeyspaces(file, founding, problems)
   const gossip = resolveGossip(file, problems)
   const raft = resolveRaft(file, nodes, keyspaces, problems)
   const requestBodyBytesMax =
@@ -444,6 +452,7 @@ function resolveConfig(
     raft,
     requests: file.requests,
     replication: file.replication,
+    topology: file.topology,
     limits: { ...file.limits, requestBodyBytesMax },
     storage: file.storage,
     log: file.log,
@@ -532,7 +541,7 @@ function resolveKeyspaces(
     if (keyspace.replicas > nodeCount) {
       problems.push({
         path: [...path, 'replicas'],
-        message: `${keyspace.replicas} replicas need at least ${keyspace.replicas} nodes; the cluster has ${nodeCount}`,
+        message: `${keyspace.replicas} replicas need at least ${keyspace.replicas} nodes; the cluster has ${nodeCount} (standby nodes not counted)`,
       })
     }
     if (keyspace.witnesses >= keyspace.replicas) {

@@ -34,6 +34,12 @@ export const nodeSchema = z.strictObject({
   zone: z.string().min(1).max(64).default('default'),
   /** Data directory, relative to the config file. Default data/<id>. */
   dataDir: z.string().min(1).max(4096).optional(),
+  /**
+   * A standby node runs, gossips and coordinates requests but owns no data until an operator
+   * joins it to the ring (`murmur cluster join`). Version 1 of the ring is built from the
+   * nodes that are not standby. Default false.
+   */
+  standby: z.boolean().default(false),
 })
 
 export const keyspaceSchema = z.strictObject({
@@ -248,6 +254,60 @@ export const raftSchema = z
   })
   .prefault({})
 
+/**
+ * Partition handoff (docs/ARCHITECTURE.md, Partition handoff): how fast a node pulls the
+ * partitions it gains and deletes the ones it lost. Defaults: src/runtime/topology/transfer-settings.ts.
+ */
+export const handoffSchema = z
+  .strictObject({
+    /** Records streamed per second by all transfers a node receives. Default 20000. */
+    keysPerSecond: z.number().int().min(1).max(10_000_000).default(20_000),
+    /** Bytes of transfer pages per second a node receives. Default 32 MiB. */
+    bytesPerSecond: z
+      .number()
+      .int()
+      .min(1024)
+      .max(4 * 1024 * 1024 * 1024)
+      .default(32 * 1024 * 1024),
+    /** Partitions a node receives at once. Default 2. */
+    concurrentTransfers: z.number().int().min(1).max(64).default(2),
+    /** Records asked per transfer page. Default 512. */
+    pageKeys: z.number().int().min(1).max(1024).default(512),
+    /** First wait before a failed transfer is retried; doubles per failure. Default 500 ms. */
+    retryDelayMs: milliseconds(1, 600_000).default(500),
+    /** Longest wait between retries of a failed transfer. Default 30000 ms. */
+    retryDelayMsMax: milliseconds(1, 3_600_000).default(30_000),
+    /**
+     * Wait after a node acts on a settled version before it deletes the partitions it no
+     * longer owns. Default 30000 ms.
+     */
+    cleanupGraceMs: milliseconds(0, 86_400_000).default(30_000),
+    /** Records deleted per second by that cleanup. Default 50000. */
+    cleanupKeysPerSecond: z.number().int().min(1).max(10_000_000).default(50_000),
+  })
+  .prefault({})
+
+/** Live topology changes (docs/OPERATIONS.md, Changing the topology). */
+export const topologySchema = z
+  .strictObject({
+    /**
+     * How often the Raft leader asks the receivers of a move for their transfers and finishes
+     * the move once all are done, and how often every node looks for a newer version that a
+     * member advertises. Default 1000 ms.
+     */
+    finishCheckIntervalMs: milliseconds(10, 600_000).default(1000),
+    /** Timeout of one request for a topology or a transfer report from a peer. Default 2000 ms. */
+    fetchTimeoutMs: milliseconds(1, 600_000).default(2000),
+    /**
+     * How long a node without a stored topology waits at start for the other nodes to tell it
+     * theirs before it falls back to version 1 from this file. Default 3000 ms.
+     */
+    startWaitMs: milliseconds(0, 600_000).default(3000),
+    /** Partition handoff: transfer and cleanup pacing. */
+    handoff: handoffSchema,
+  })
+  .prefault({})
+
 export const logSchema = z
   .strictObject({
     /** trace, debug, info (default), warn, error, silent. */
@@ -330,6 +390,8 @@ export const clusterFileSchema = z.strictObject({
   raft: raftSchema,
   requests: requestsSchema,
   replication: replicationSchema,
+  /** Live topology changes. */
+  topology: topologySchema,
   limits: limitsSchema,
   storage: storageSchema,
   log: logSchema,

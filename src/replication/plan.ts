@@ -16,11 +16,19 @@
  * coordinating witness keeps the value in custody until a full copy holds it
  * (`witnessCustody`).
  *
+ * While ownership moves (src/ring/topology.ts) a write has one order per owner set: the
+ * current ring's and the next ring's (`writeOrders`), each planned on its own, with its own
+ * witnesses and fallbacks, and it must reach its level in each (src/replication/joint-quorum.ts).
+ * A node's role for such a write is the one it has in the sets it belongs to: it keeps metadata
+ * only when it is a witness in every one of them (`jointWitnesses`), so a node that is a
+ * witness in one ring and a full replica in the other gets the value.
+ *
  * Pure: the ring and a liveness view in, a plan out.
  */
 
 import { assert } from '../env/assert.js'
 import { fallbackOrder, preferenceList, type Ring, replicaRoles } from '../ring/index.js'
+import { type Topology, writeOwnerSets } from '../ring/topology.js'
 
 /** Which nodes can take part in requests now. */
 export interface Liveness {
@@ -70,6 +78,65 @@ export function partitionOrder(
     witnesses: replicaRoles(ring, partition, replicas, witnesses).witnesses,
     fallbacks: fallbackOrder(ring, partition, replicas),
   }
+}
+
+/**
+ * The orders of a write's owner sets (`writeOwnerSets`): the current ring's, then while moving
+ * the next ring's when its owners differ.
+ */
+export function writeOrders(
+  topology: Topology,
+  partition: number,
+  replicas: number,
+  witnesses = 0,
+): PartitionOrder[] {
+  const sets = writeOwnerSets(topology, partition, replicas)
+  const orders = [partitionOrder(topology.current, partition, replicas, witnesses)]
+  if (sets.length > 1 && topology.next !== undefined) {
+    orders.push(partitionOrder(topology.next, partition, replicas, witnesses))
+  }
+  assert(orders.length === sets.length, 'one order per write owner set')
+  return orders
+}
+
+/**
+ * The nodes that keep metadata only for a write planned over `sets`: those that are witnesses
+ * in every set listing them among its primaries. A single set's witnesses are returned as they
+ * are.
+ */
+export function jointWitnesses(
+  sets: readonly Pick<PartitionOrder, 'primaries' | 'witnesses'>[],
+): readonly string[] {
+  const [only] = sets
+  if (sets.length === 1 && only !== undefined) return only.witnesses
+  const result: string[] = []
+  for (const set of sets) {
+    for (const node of set.witnesses) {
+      if (result.includes(node)) continue
+      const everywhere = sets.every(
+        (other) => !other.primaries.includes(node) || other.witnesses.includes(node),
+      )
+      if (everywhere) result.push(node)
+    }
+  }
+  return result
+}
+
+/**
+ * Where a hint for `target` is handed off: to the target while it holds the partition (one of
+ * `holders`), else to the partition's holders instead, as a merge of what the write stored. A
+ * hint kept in witness form (`metadataOnly`) holds digests, which a full replica must never
+ * take, so it goes only to holders that keep witness form (`witnesses`); when there are none
+ * it has nowhere to go, and the full copies the write needed already hold its value.
+ */
+export function hintDestinations(
+  target: string,
+  holders: readonly string[],
+  witnesses: readonly string[],
+  metadataOnly: boolean,
+): readonly string[] {
+  if (holders.includes(target)) return [target]
+  return metadataOnly ? holders.filter((node) => witnesses.includes(node)) : holders
 }
 
 /** The plan for a partition's order under the current liveness. */

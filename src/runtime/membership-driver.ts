@@ -24,7 +24,7 @@ import { MurmurError } from '../env/errors.js'
 import type { Random } from '../env/random.js'
 import type { NodeId, PacketAddress, PacketTransport, PeerTransport } from '../env/transport.js'
 import type { MembershipConfig } from '../membership/config.js'
-import type { MemberSnapshot } from '../membership/member.js'
+import { type MemberSnapshot, sameMeta } from '../membership/member.js'
 import {
   type LocalMember,
   Membership,
@@ -81,6 +81,7 @@ export class MembershipDriver {
   private pushPullsInFlight = 0
   private state: 'new' | 'running' | 'stopped' = 'new'
   private leaveWaiters: (() => void)[] = []
+  private leaving = false
 
   constructor(options: MembershipDriverOptions) {
     this.options = options
@@ -132,9 +133,29 @@ export class MembershipDriver {
    */
   leave(): Promise<void> {
     assert(this.state === 'running', 'leave before start or after stop')
+    this.leaving = true
     const settled = new Promise<void>((resolve) => this.leaveWaiters.push(resolve))
     this.input(() => this.core.leave(this.options.clock.nowMs()))
     return settled
+  }
+
+  /**
+   * Merges `changes` into the local member's metadata and announces it under a new
+   * incarnation (the topology's `ringVersion`, for one). Ignored once leaving or stopped: a
+   * departing member's metadata no longer matters.
+   */
+  updateMeta(changes: Readonly<Record<string, string>>): void {
+    if (this.state === 'stopped' || this.leaving) return
+    const apply = () => {
+      const current = this.core.member(this.core.localId)?.meta ?? {}
+      const meta = { ...current, ...changes }
+      // An unchanged value would still cost a new incarnation and a round of gossip.
+      if (sameMeta(meta, current)) return
+      this.core.updateMeta(meta, this.options.clock.nowMs())
+    }
+    // Before start the core only records it; start() sends what it queued.
+    if (this.state === 'new') apply()
+    else this.input(apply)
   }
 
   /** Stops the timer and ignores further input. Idempotent. */

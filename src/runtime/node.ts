@@ -22,6 +22,7 @@ import { kvRoutes } from '../api/kv-routes.js'
 import { type MetricsRouteSource, metricsRoutes } from '../api/metrics-routes.js'
 import { openApiRoutes } from '../api/openapi/routes.js'
 import { strongRoutes } from '../api/strong-routes.js'
+import { topologyRoutes } from '../api/topology-routes.js'
 import type { Config, NodeConfig } from '../config/load.js'
 import { findNode } from '../config/load.js'
 import type { Clock } from '../env/clock.js'
@@ -35,10 +36,12 @@ import {
   type ClusterStatsSource,
   registerStatsHandler,
 } from '../metrics/cluster-stats.js'
+import { handoffMetrics } from '../metrics/handoff.js'
 import { NodeMetrics } from '../metrics/node-metrics.js'
 import { registerPulled } from '../metrics/pulled.js'
-import { buildRing, type Ring } from '../ring/index.js'
 import { replicaRoles } from '../ring/queries.js'
+import type { Ring } from '../ring/ring.js'
+import type { Topology } from '../ring/topology.js'
 import type { StorageEngine } from '../storage/engine.js'
 import { GroupCommitter } from '../storage/group-commit.js'
 import type { PeerFaults } from './faults.js'
@@ -48,6 +51,12 @@ import { KvService } from './kv/service.js'
 import { MembershipDriver } from './membership-driver.js'
 import { PeerRouter } from './peer-router.js'
 import { StrongService } from './strong/service.js'
+import { TopologyAdmin } from './topology/admin.js'
+import { RING_VERSION_META, TopologyManager } from './topology/manager.js'
+import { replicasMaxFor } from './topology/settings.js'
+import { topologyStatus } from './topology/status.js'
+import { startTopology } from './topology/store.js'
+import type { TopologyView } from './topology/view.js'
 
 export interface NodeEnvironment {
   readonly clock: Clock
@@ -61,6 +70,8 @@ export interface NodeEnvironment {
   readonly log: Logger
   /** Fault injection (MURMUR_FAULTS=1 only): adds POST /v1/debug/faults. */
   readonly faults?: PeerFaults
+  /** The topology the data plane acts on, when the simulator drives it; else cluster.yml's. */
+  readonly topology?: TopologyView
 }
 
 /** Which nodes can take part in requests now, as membership sees them. */
@@ -82,7 +93,8 @@ export class MurmurNode {
   readonly actor: string
   readonly router = new PeerRouter()
   readonly commits: GroupCommitter
-  readonly ring: Ring
+  /** The versioned ring this node acts on: stored, adopted and spread (src/runtime/topology). */
+  readonly topology: TopologyManager
   readonly membership: MembershipDriver
   readonly liveness: Liveness
   readonly kv: KvService
@@ -102,6 +114,7 @@ export class MurmurNode {
     self: NodeConfig,
     env: NodeEnvironment,
     identity: NodeIdentity,
+    topology: Topology,
   ) {
     this.config = config
     this.self = self
@@ -116,10 +129,6 @@ export class MurmurNode {
       clock: env.clock,
     })
     this.commits = new GroupCommitter(env.storage, env.clock)
-    this.ring = buildRing(
-      config.nodes.map((node) => ({ id: node.id, zone: node.zone })),
-      { partitionCount: config.ring.partitions, replicaSlots: replicaSlotsFor(config) },
-    )
     this.router.register('node.ping', () => ({ pong: self.id, epoch: identity.epoch }))
     this.router.attach(env.peers)
     this.membership = new MembershipDriver({
@@ -131,6 +140,7 @@ export class MurmurNode {
           zone: self.zone,
           http: `${self.host}:${self.httpPort}`,
           peer: `${self.host}:${self.peerPort}`,
+          [RING_VERSION_META]: String(topology.version),
         },
       },
       incarnation: identity.boots,
@@ -148,31 +158,6 @@ export class MurmurNode {
       onError: (error) => env.log.debug('membership', { error }),
     })
     this.liveness = membershipLiveness(this.membership, self.id)
-    this.kv = new KvService({
-      config,
-      selfId: self.id,
-      actor: this.actor,
-      boots: identity.boots,
-      ring: this.ring,
-      liveness: this.liveness,
-      peers: env.peers,
-      router: this.router,
-      clock: env.clock,
-      random: env.random,
-      storage: env.storage,
-      commits: this.commits,
-      log: env.log,
-    })
-    this.crdt = new CrdtService({
-      config,
-      selfId: self.id,
-      actor: this.actor,
-      boots: identity.boots,
-      kv: this.kv,
-      router: this.router,
-      clock: env.clock,
-      log: env.log,
-    })
     this.strong = new StrongService({
       config,
       selfId: self.id,
@@ -184,6 +169,43 @@ export class MurmurNode {
       log: env.log,
       onCommitLatencyMs: this.metrics.observeCommitLatencyMs,
     })
+    this.topology = new TopologyManager({
+      config,
+      selfId: self.id,
+      clock: env.clock,
+      storage: env.storage,
+      peers: env.peers,
+      router: this.router,
+      log: env.log.child({ component: 'topology' }),
+      group: this.strong,
+      initial: topology,
+    })
+    this.kv = new KvService({
+      config,
+      selfId: self.id,
+      actor: this.actor,
+      boots: identity.boots,
+      topology: env.topology ?? this.topology,
+      liveness: this.liveness,
+      peers: env.peers,
+      router: this.router,
+      clock: env.clock,
+      random: env.random,
+      storage: env.storage,
+      commits: this.commits,
+      log: env.log,
+    })
+    this.topology.attachTransferReport(this.kv)
+    this.crdt = new CrdtService({
+      config,
+      selfId: self.id,
+      actor: this.actor,
+      boots: identity.boots,
+      kv: this.kv,
+      router: this.router,
+      clock: env.clock,
+      log: env.log,
+    })
     this.app = createApp({
       requestBodyBytesMax: config.limits.requestBodyBytesMax,
       log: env.log,
@@ -193,6 +215,15 @@ export class MurmurNode {
         metricsRoutes(this.metricsRouteSource()),
         // The API's own description: /openapi.json and /docs.
         openApiRoutes(),
+        topologyRoutes({
+          backend: new TopologyAdmin({
+            config,
+            group: this.strong,
+            transfers: () => this.topology.transfers(),
+          }),
+          timeoutMs: config.requests.timeoutMs,
+          timeoutMsMax: config.requests.timeoutMsMax,
+        }),
         // Strong keyspaces first: the module passes every other keyspace on to the kv routes.
         strongRoutes({
           backend: this.strong,
@@ -235,6 +266,11 @@ export class MurmurNode {
     this.attachMetrics()
   }
 
+  /** The ring whose owners answer reads now (the current ring of the topology acted on). */
+  get ring(): Ring {
+    return this.topology.topology().current
+  }
+
   /** Boots a node: loads or creates its identity, then builds its services. */
   static async open(config: Config, nodeId: string, env: NodeEnvironment): Promise<MurmurNode> {
     const self = findNode(config, nodeId)
@@ -245,10 +281,19 @@ export class MurmurNode {
       env.clock.wallMs(),
       env.storageLocation,
     )
-    const node = new MurmurNode(config, self, env, identity)
+    const topology = await startTopology({
+      config,
+      selfId: nodeId,
+      clock: env.clock,
+      storage: env.storage,
+      peers: env.peers,
+      log: env.log.child({ component: 'topology' }),
+    })
+    const node = new MurmurNode(config, self, env, identity, topology)
     await node.kv.open()
     await node.strong.open()
     node.membership.start()
+    node.topology.start(node.membership)
     env.log.info('node started', { node: nodeId, actor: node.actor, boots: identity.boots })
     return node
   }
@@ -257,6 +302,7 @@ export class MurmurNode {
   async stop(): Promise<void> {
     if (this.stopped) return
     this.stopped = true
+    this.topology.stop()
     this.kv.stop()
     this.strong.stop()
     await Promise.race([
@@ -273,13 +319,14 @@ export class MurmurNode {
   private attachMetrics(): void {
     this.metrics.attach({
       actor: this.actor,
-      ring: this.ring,
+      ring: this.ringSummary(),
       kv: this.kv,
       membership: this.membership,
       strong: this.strong,
       storage: this.env.storage,
     })
     for (const metric of antiEntropyMetrics(this.kv)) registerPulled(this.metrics.registry, metric)
+    for (const metric of handoffMetrics(this.kv)) registerPulled(this.metrics.registry, metric)
     registerStatsHandler(this.router, this.statsSource())
   }
 
@@ -312,7 +359,11 @@ export class MurmurNode {
       members: () => this.members(),
       status: () => ({
         startedAt: new Date(this.startedAtMs).toISOString(),
-        ring: { version: this.ring.version, partitions: this.ring.partitionCount },
+        ring: {
+          version: this.topology.topology().version,
+          partitions: this.config.ring.partitions,
+        },
+        topology: topologyStatus(this.topology, replicasMaxFor(this.config)),
         replication: this.kv.status(),
         antiEntropy: this.kv.antiEntropyStatus(),
       }),
@@ -365,10 +416,22 @@ export class MurmurNode {
     })
   }
 
-  private ringView(): unknown {
-    const ring = this.ring
+  /** The ring version and partition count, read live for the metrics. */
+  private ringSummary(): { readonly version: number; readonly partitionCount: number } {
+    const manager = this.topology
     return {
-      version: ring.version,
+      get version() {
+        return manager.topology().version
+      },
+      partitionCount: this.config.ring.partitions,
+    }
+  }
+
+  private ringView(): unknown {
+    const topology = this.topology.topology()
+    const ring = topology.current
+    return {
+      version: topology.version,
       partitions: ring.partitionCount,
       nodes: ring.nodes,
       keyspaces: this.config.keyspaces.map((keyspace) => ({
@@ -387,12 +450,6 @@ export class MurmurNode {
       preferences: ring.preferences.map((nodes, partition) => ({ partition, nodes })),
     }
   }
-}
-
-/** Preference lists hold as many nodes as the largest keyspace needs (at least 3 when possible). */
-function replicaSlotsFor(config: Config): number {
-  const needed = Math.max(3, ...config.keyspaces.map((keyspace) => keyspace.replicas))
-  return Math.min(needed, config.nodes.length)
 }
 
 /** Liveness as membership sees it; this node itself is always usable. */

@@ -9,10 +9,14 @@ import { type Config, parseConfig } from '../../src/config/load.js'
 import { createLogger, type Logger, type LogRecord } from '../../src/env/log.js'
 import { MemoryNetwork, type MemoryNetworkEvent } from '../../src/runtime/memory-network.js'
 import { MurmurNode } from '../../src/runtime/node.js'
+import type { TopologyView } from '../../src/runtime/topology/view.js'
 import { MemoryDisk, MemoryEngine } from '../../src/storage/memory.js'
 import { type FaultRates, NetworkFaults, NO_FAULTS } from './faults.js'
 import { SimPacketNetwork } from './packet-network.js'
 import { Simulation } from './simulation.js'
+
+/** Virtual time a node may take to start (it may ask its peers for the topology first). */
+const START_LIMIT_MS = 60_000
 
 export interface SimClusterOptions {
   readonly seed: number
@@ -26,6 +30,11 @@ export interface SimClusterOptions {
   readonly configTextOf?: Readonly<Record<string, string>>
   /** Records node log lines at or above this level into the event log. Default warn. */
   readonly logLevel?: 'debug' | 'info' | 'warn'
+  /**
+   * The topology each node's data plane acts on, when the run changes it (by node id); a node
+   * without one acts on cluster.yml's ring. A restarted node gets the same view back.
+   */
+  readonly topologyOf?: (id: string) => TopologyView | undefined
 }
 
 export interface SimResponse {
@@ -51,6 +60,7 @@ export class SimCluster {
   readonly disks = new Map<string, MemoryDisk>()
   private readonly running = new Map<string, MurmurNode>()
   private readonly logLevel: 'debug' | 'info' | 'warn'
+  private readonly topologyOf: (id: string) => TopologyView | undefined
 
   private constructor(options: SimClusterOptions) {
     this.sim = new Simulation(options.seed)
@@ -63,6 +73,7 @@ export class SimCluster {
     }
     this.faults = new NetworkFaults(this.sim.random.fork('faults'), options.faults ?? NO_FAULTS)
     this.logLevel = options.logLevel ?? 'warn'
+    this.topologyOf = options.topologyOf ?? (() => undefined)
     this.network = new MemoryNetwork({
       clock: this.sim.clock(),
       policy: (from, to) => this.faults.decide(from, to),
@@ -103,7 +114,8 @@ export class SimCluster {
     if (disk === undefined) throw new Error(`no node ${id}`)
     this.network.setDown(id, false)
     this.packets.setDown(this.gossipAddress(id), false)
-    const node = await MurmurNode.open(this.configOf.get(id) ?? this.config, id, {
+    const topology = this.topologyOf(id)
+    const opening = MurmurNode.open(this.configOf.get(id) ?? this.config, id, {
       clock: this.sim.clock(),
       random: this.sim.random.fork(`node-${id}`),
       storage: new MemoryEngine(disk),
@@ -111,10 +123,28 @@ export class SimCluster {
       peers: this.network.transport(id),
       packets: this.packets.transport(this.gossipAddress(id)),
       log: this.logger(id),
+      ...(topology === undefined ? {} : { topology }),
     })
+    const node = await this.whileRunning(opening, START_LIMIT_MS)
     this.running.set(id, node)
     this.sim.record(`start ${id} actor=${node.actor}`)
     return node
+  }
+
+  /**
+   * Runs the simulation until `promise` settles (a node's start may wait on its peers, on the
+   * virtual clock), within `limitMs` of virtual time.
+   */
+  private async whileRunning<T>(promise: Promise<T>, limitMs: number): Promise<T> {
+    let done = false
+    const tracked = promise.finally(() => {
+      done = true
+    })
+    // A rejection is observed by the await below; keep the runtime from reporting it twice.
+    tracked.catch(() => undefined)
+    await this.sim.runUntil(() => done, { untilMs: this.sim.nowMs + limitMs })
+    if (!done) throw new Error(`not settled within ${limitMs} ms of virtual time`)
+    return tracked
   }
 
   /** A power loss: the process stops at once and unsynced writes are gone. */
@@ -124,6 +154,7 @@ export class SimCluster {
     this.network.setDown(id, true)
     this.packets.setDown(this.gossipAddress(id), true)
     node.membership.stop()
+    node.topology.stop()
     node.kv.stop()
     node.strong.stop()
     await node.env.peers.close()

@@ -230,11 +230,91 @@ export const member = z.looseObject({
   lastChangeAt: z.string().nullable(),
 })
 
+const nodeId = z.string().min(1).max(128).describe('A node id listed in cluster.yml.')
+
+export const topologyStageBody = z
+  .discriminatedUnion('action', [
+    z.strictObject({ action: z.literal('join'), node: nodeId }),
+    z.strictObject({ action: z.literal('leave'), node: nodeId }),
+    z.strictObject({ action: z.literal('replace'), node: nodeId, with: nodeId }),
+  ])
+  .describe('One change to stage: join a node, remove one, or replace one with another.')
+
+export const topologyCommitBody = z.strictObject({
+  version: z
+    .number()
+    .int()
+    .min(1)
+    .describe('The version the plan was reviewed against: the commit applies only from it.'),
+})
+
+export const topologyCommitted = z.looseObject({
+  version: z.number().int().describe('The new version: the move from the old ring to the plan.'),
+})
+
+const ownership = z
+  .record(z.string(), z.looseObject({ primaries: z.number().int(), replicas: z.number().int() }))
+  .describe('Per node: lists it heads (primaries) and lists it is among the first n of.')
+
+export const transferStatus = z.looseObject({
+  version: z.number().int(),
+  partition: z.number().int(),
+  receiver: z.string(),
+  source: z.string(),
+  state: z.enum(['waiting', 'streaming', 'reconciling', 'done', 'failed']),
+  keysMoved: z.number().int(),
+  bytesMoved: z.number().int(),
+  startedAt: z.string().optional(),
+  finishedAt: z.string().optional(),
+  error: z.string().optional(),
+})
+
+const transferProgress = z.looseObject({
+  total: z.number().int(),
+  done: z.number().int(),
+  failed: z.number().int(),
+  keysMoved: z.number().int(),
+  bytesMoved: z.number().int(),
+})
+
+const ringSummary = z.looseObject({
+  nodes: z.array(z.looseObject({ id: z.string(), zone: z.string() })),
+  ownership,
+})
+
+export const adminTopology = z.looseObject({
+  version: z.number().int(),
+  moving: z.boolean(),
+  current: ringSummary,
+  next: ringSummary.optional().describe('The ring being moved to, while moving.'),
+  staged: z.array(
+    z.looseObject({ action: z.string(), node: z.string(), with: z.string().optional() }),
+  ),
+  plan: z
+    .looseObject({ ok: z.boolean() })
+    .describe('The ring and transfers the staged changes give, or why they cannot be planned.'),
+  transfers: z.array(transferStatus),
+  progress: transferProgress,
+})
+
+export type AdminTopologyView = z.output<typeof adminTopology>
+
+/** The `topology` section of `/v1/cluster`: this node's view. */
+export const clusterTopology = z.looseObject({
+  version: z.number().int(),
+  moving: z.boolean(),
+  transfers: z.array(transferStatus),
+  progress: transferProgress,
+  ownership,
+  nextOwnership: ownership.optional(),
+})
+
 export const clusterView = z.looseObject({
   cluster: z.string(),
   node: z.string(),
   version: z.string(),
   members: z.array(member),
+  topology: clusterTopology.optional(),
 })
 
 export const ringView = z.looseObject({

@@ -61,6 +61,11 @@ export const TAGS: readonly { readonly name: string; readonly description: strin
   },
   { name: 'locks', description: 'Leases with fencing tokens, served by the Raft group.' },
   { name: 'cluster', description: 'Health, readiness, membership, ring and Raft views.' },
+  {
+    name: 'admin',
+    description:
+      'Live topology changes: stage joins, leaves and replacements, commit them as one versioned ring through the Raft group.',
+  },
   { name: 'metrics', description: 'Prometheus metrics, JSON statistics and the dashboard.' },
   { name: 'docs', description: 'This document and its page.' },
   { name: 'debug', description: 'Fault injection for tests.' },
@@ -453,6 +458,71 @@ const clusterRoutes: readonly RouteSpec[] = [
   },
 ]
 
+const TOPOLOGY_CONFLICT: ResponseSpec = {
+  description:
+    '`precondition_failed`: a move is under way, the version moved on, or the staged changes changed meanwhile (body: the error, with the current `version`).',
+  body: json(s.errorBody),
+}
+
+const adminRoutes: readonly RouteSpec[] = [
+  {
+    operationId: 'topologyGet',
+    method: 'get',
+    path: '/v1/admin/topology',
+    tag: 'admin',
+    summary: 'The topology: version, rings, staged changes, their plan, transfers',
+    description: 'A linearizable read through the Raft group. Needs an admin token.',
+    query: s.timeoutQuery,
+    responses: { 200: { description: 'The state.', body: json(s.adminTopology) } },
+    errors: ['invalid_request', 'no_quorum', 'unavailable', 'forbidden', 'unauthenticated'],
+  },
+  {
+    operationId: 'topologyStage',
+    method: 'post',
+    path: '/v1/admin/topology/stage',
+    tag: 'admin',
+    summary: 'Stage one change (join, leave, replace)',
+    description:
+      'Validated against cluster.yml and the ring it applies to (the ring being moved to, while a move is under way); a refusal names its `reason` (unknown_node, already_in_ring, not_in_ring, replacement_in_ring, node_named_twice, too_few_nodes, too_many_nodes, too_many_changes).',
+    query: s.timeoutQuery,
+    requestBody: json(s.topologyStageBody),
+    responses: {
+      200: { description: 'The state with the change staged.', body: json(s.adminTopology) },
+      409: TOPOLOGY_CONFLICT,
+    },
+    errors: ['invalid_request', 'no_quorum', 'unavailable', 'forbidden', 'unauthenticated'],
+  },
+  {
+    operationId: 'topologyClear',
+    method: 'delete',
+    path: '/v1/admin/topology/stage',
+    tag: 'admin',
+    summary: 'Clear the staged changes',
+    query: s.timeoutQuery,
+    responses: {
+      200: { description: 'The state without staged changes.', body: json(s.adminTopology) },
+      409: TOPOLOGY_CONFLICT,
+    },
+    errors: ['invalid_request', 'no_quorum', 'unavailable', 'forbidden', 'unauthenticated'],
+  },
+  {
+    operationId: 'topologyCommit',
+    method: 'post',
+    path: '/v1/admin/topology/commit',
+    tag: 'admin',
+    summary: 'Commit the plan of the staged changes as the next version (starts the move)',
+    description:
+      'Compare-and-set through the Raft group: applies only from `version`, only while no move is under way, and only with the staged changes the plan was made from.',
+    query: s.timeoutQuery,
+    requestBody: json(s.topologyCommitBody),
+    responses: {
+      200: { description: 'Committed.', body: json(s.topologyCommitted) },
+      409: TOPOLOGY_CONFLICT,
+    },
+    errors: ['invalid_request', 'no_quorum', 'unavailable', 'forbidden', 'unauthenticated'],
+  },
+]
+
 const docsRoutes: readonly RouteSpec[] = [
   {
     operationId: 'openapi',
@@ -506,6 +576,7 @@ export const ROUTES: readonly RouteSpec[] = [
   ...crdtRoutes,
   ...lockRoutes,
   ...clusterRoutes,
+  ...adminRoutes,
   ...metricsRoutes,
   ...docsRoutes,
   ...debugRoutes,

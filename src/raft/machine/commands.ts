@@ -13,6 +13,14 @@
  */
 
 import { MurmurError } from '../../env/errors.js'
+import {
+  changeFromUntrusted,
+  STAGED_CHANGES_MAX,
+  type TopologyChange,
+  type TopologyRecord,
+  topologyFromUntrusted,
+  topologyToRecord,
+} from '../../ring/topology-plan.js'
 import { decode, encode } from '../../wire/codec.js'
 import { ENTRY_DATA_BYTES_MAX, FieldReader } from '../codec.js'
 
@@ -75,9 +83,35 @@ export interface ReleaseCommand {
   readonly token: number
 }
 
+/**
+ * Replaces the cluster's topology record iff the stored version (1 when none is stored) is
+ * `expectedVersion`. With `stagedRevision`, also requires the staged list to be the one of that
+ * revision and clears it: a commit consumes exactly the changes it planned.
+ */
+export interface TopologyCasCommand {
+  readonly type: 'topology.cas'
+  readonly expectedVersion: number
+  /** Version `expectedVersion + 1`. */
+  readonly record: TopologyRecord
+  readonly stagedRevision?: number
+}
+
+/** Replaces the staged changes iff they are still at `expectedRevision` (0: never staged). */
+export interface TopologyStageCommand {
+  readonly type: 'topology.stage'
+  readonly expectedRevision: number
+  readonly changes: readonly TopologyChange[]
+}
+
+/** Answers the topology state at this point of the log: a linearizable read. */
+export interface TopologyReadCommand {
+  readonly type: 'topology.read'
+}
+
 export type KvCommand = PutCommand | DeleteCommand
 export type LockCommand = AcquireCommand | RenewCommand | ReleaseCommand
-export type Command = KvCommand | LockCommand
+export type TopologyCommand = TopologyCasCommand | TopologyStageCommand | TopologyReadCommand
+export type Command = KvCommand | LockCommand | TopologyCommand
 export type CommandType = Command['type']
 
 /** One log entry's payload. */
@@ -122,7 +156,21 @@ export interface LockSuccess {
   readonly expiresAtMs: number | null
 }
 
-export type CommandResult = WriteSuccess | LockSuccess | Refusal
+/** The topology state of the state machine, as `topology.read` answers it. */
+export interface TopologyState {
+  /** The stored record; null until the first commit (version 1 comes from cluster.yml). */
+  readonly record: TopologyRecord | null
+  readonly staged: readonly TopologyChange[]
+  /** The log index of the entry that last replaced the staged list; 0 before any. */
+  readonly stagedRevision: number
+}
+
+export interface TopologyReadSuccess {
+  readonly ok: true
+  readonly topology: TopologyState
+}
+
+export type CommandResult = WriteSuccess | LockSuccess | TopologyReadSuccess | Refusal
 
 const CONDITION_KEYS: ReadonlySet<string> = new Set(['kind', 'version'])
 const FENCE_KEYS: ReadonlySet<string> = new Set(['lock', 'token'])
@@ -133,6 +181,9 @@ const COMMAND_KEYS: Readonly<Record<CommandType, ReadonlySet<string>>> = {
   'lock.acquire': new Set(['type', 'name', 'ttlMs']),
   'lock.renew': new Set(['type', 'name', 'token', 'ttlMs']),
   'lock.release': new Set(['type', 'name', 'token']),
+  'topology.cas': new Set(['type', 'expectedVersion', 'record', 'stagedRevision']),
+  'topology.stage': new Set(['type', 'expectedRevision', 'changes']),
+  'topology.read': new Set(['type']),
 }
 
 function invalid(path: string, problem: string): MurmurError {
@@ -175,6 +226,39 @@ function writeGuards(reader: FieldReader): { condition?: Condition; fence?: Fenc
   return guards
 }
 
+/**
+ * A record in its canonical form after full validation (rings included), so every replica
+ * stores and answers exactly the same data whatever encoding quirks the sender had.
+ */
+export function parseTopologyRecord(value: unknown, path: string): TopologyRecord {
+  try {
+    return topologyToRecord(topologyFromUntrusted(value))
+  } catch (error) {
+    throw invalid(path, error instanceof Error ? error.message : 'is not a topology record')
+  }
+}
+
+function parseChanges(reader: FieldReader, key: string): TopologyChange[] {
+  return reader.list(key, STAGED_CHANGES_MAX).map((change, index) => {
+    try {
+      return changeFromUntrusted(change)
+    } catch (error) {
+      throw invalid(`${key}[${index}]`, error instanceof Error ? error.message : 'is invalid')
+    }
+  })
+}
+
+function parseTopologyCas(reader: FieldReader): TopologyCasCommand {
+  const expectedVersion = reader.integer('expectedVersion', 1)
+  const record = parseTopologyRecord(reader.raw('record'), 'command.record')
+  if (record.version !== expectedVersion + 1) {
+    throw invalid('command.record.version', 'must be expectedVersion + 1')
+  }
+  const command = { type: 'topology.cas', expectedVersion, record } as const
+  if (!reader.has('stagedRevision')) return command
+  return { ...command, stagedRevision: reader.integer('stagedRevision') }
+}
+
 /** Validates an untrusted, already-decoded command. */
 export function parseCommand(value: unknown): Command {
   const type = typeof value === 'object' && value !== null ? Reflect.get(value, 'type') : undefined
@@ -213,6 +297,16 @@ export function parseCommand(value: unknown): Command {
         name: lockName(reader, 'name', 'command'),
         token: reader.integer('token', 1),
       }
+    case 'topology.cas':
+      return parseTopologyCas(reader)
+    case 'topology.stage':
+      return {
+        type: 'topology.stage',
+        expectedRevision: reader.integer('expectedRevision'),
+        changes: parseChanges(reader, 'changes'),
+      }
+    case 'topology.read':
+      return { type: 'topology.read' }
   }
 }
 
@@ -249,7 +343,20 @@ const RESULT_KEYS: ReadonlySet<string> = new Set([
   'code',
   'currentVersion',
   'reason',
+  'topology',
 ])
+const TOPOLOGY_STATE_KEYS: ReadonlySet<string> = new Set(['record', 'staged', 'stagedRevision'])
+
+/** Validates a topology state received from a peer or a snapshot. */
+export function parseTopologyState(value: unknown): TopologyState {
+  const reader = new FieldReader(value, 'topology', TOPOLOGY_STATE_KEYS)
+  const raw = reader.raw('record')
+  return {
+    record: raw === null || raw === undefined ? null : parseTopologyRecord(raw, 'topology.record'),
+    staged: parseChanges(reader, 'staged'),
+    stagedRevision: reader.integer('stagedRevision'),
+  }
+}
 
 function nullableInteger(reader: FieldReader, key: string): number | null {
   return reader.raw(key) === null ? null : reader.integer(key)
@@ -259,6 +366,8 @@ function nullableInteger(reader: FieldReader, key: string): number | null {
 export function parseResult(value: unknown): CommandResult {
   const reader = new FieldReader(value, 'result', RESULT_KEYS)
   if (reader.boolean('ok')) {
+    if (reader.has('topology'))
+      return { ok: true, topology: parseTopologyState(reader.raw('topology')) }
     if (reader.has('token')) {
       return {
         ok: true,

@@ -9,7 +9,7 @@
  * without applying again; otherwise hand the command to the module that registered its type.
  * Empty entries (a new leader's no-op) and configuration changes only advance the applied
  * index. A snapshot is the applied index, the time, and every module's section; restoring one
- * replaces the whole state.
+ * replaces the whole state (a section a snapshot lacks restores as that module's empty state).
  */
 
 import { assert } from '../../env/assert.js'
@@ -20,6 +20,7 @@ import { DedupeTable } from './dedupe.js'
 import { KvTable } from './kv-table.js'
 import { LockTable } from './lock-table.js'
 import type { MachineModule } from './module.js'
+import { TopologyTable } from './topology-table.js'
 
 export interface StateMachineLimits {
   /** Bytes of keys, values and locks the state may hold; writes beyond are refused. */
@@ -35,6 +36,8 @@ const SNAPSHOT_FORMAT = 1
 export class StrongStateMachine {
   readonly locks = new LockTable()
   readonly kv = new KvTable(this.locks)
+  /** The cluster's topology record and staged changes (src/raft/machine/topology-table.ts). */
+  readonly topology = new TopologyTable()
   private readonly requests: DedupeTable
   private readonly modules: readonly MachineModule[]
   private readonly handlers = new Map<Command['type'], MachineModule>()
@@ -44,7 +47,7 @@ export class StrongStateMachine {
   constructor(private readonly limits: StateMachineLimits) {
     assert(limits.stateBytesMax > 0, 'stateBytesMax must be positive')
     this.requests = new DedupeTable(limits.requestIdsMax, limits.requestIdTtlMs)
-    this.modules = [this.kv, this.locks]
+    this.modules = [this.kv, this.locks, this.topology]
     for (const module of this.modules) {
       for (const type of module.commandTypes) {
         assert(!this.handlers.has(type), `command type ${type} registered twice`)
@@ -102,7 +105,10 @@ export class StrongStateMachine {
       nowMs: this.timeMs,
       bytesAvailable: this.limits.stateBytesMax - this.bytes,
     })
-    if (requestId !== undefined) this.requests.remember(requestId, this.timeMs, result)
+    // A read changes nothing, so answering a retry with a fresh read is as good as the
+    // remembered one; not remembering it keeps whole topology states out of the table.
+    const remembers = requestId !== undefined && proposal.command.type !== 'topology.read'
+    if (remembers) this.requests.remember(requestId, this.timeMs, result)
     else this.requests.expire(this.timeMs)
     return result
   }

@@ -9,7 +9,9 @@
  *   aae.records  the receiver's own records of some keys (null where it holds none)
  *
  * Every request names the tree depth it expects; a receiver whose trees have another shape
- * refuses, so two nodes with different settings never compare unrelated hashes.
+ * refuses, so two nodes with different settings never compare unrelated hashes. Every request
+ * also carries the sender's topology version (src/replication/fencing.ts), which the receiver
+ * takes off before these decoders see the body.
  */
 
 import { MurmurError } from '../../env/errors.js'
@@ -66,11 +68,12 @@ export interface RecordsMessage {
 
 type Body = Readonly<Record<string, unknown>>
 
-function invalid(message: string): MurmurError {
+export function invalid(message: string): MurmurError {
   return new MurmurError('invalid_request', message, { definite: true })
 }
 
-function onlyFields(body: Body, allowed: readonly string[]): void {
+/** Refuses any field but `type` and the allowed ones. */
+export function onlyFields(body: Body, allowed: readonly string[]): void {
   for (const name of Object.keys(body)) {
     if (name !== 'type' && !allowed.includes(name)) {
       throw invalid(`unexpected field ${name.slice(0, 32)} in ${String(body['type'])}`)
@@ -78,14 +81,14 @@ function onlyFields(body: Body, allowed: readonly string[]): void {
   }
 }
 
-function integer(value: unknown, name: string, min: number, max: number): number {
+export function integer(value: unknown, name: string, min: number, max: number): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
     throw invalid(`${name} must be an integer in ${min}..${max}`)
   }
   return value
 }
 
-function keyOf(value: unknown, limits: MessageLimits, emptyAllowed = false): string {
+export function keyOf(value: unknown, limits: MessageLimits, emptyAllowed = false): string {
   if (typeof value !== 'string') throw invalid('a key must be a string')
   if (emptyAllowed && value === '') return value
   const problem = keyProblem(value, limits.keyBytesMax)
@@ -93,7 +96,7 @@ function keyOf(value: unknown, limits: MessageLimits, emptyAllowed = false): str
   return value
 }
 
-function array(value: unknown, name: string, lengthMax: number): readonly unknown[] {
+export function array(value: unknown, name: string, lengthMax: number): readonly unknown[] {
   if (!Array.isArray(value) || value.length > lengthMax) {
     throw invalid(`${name} must be an array of at most ${lengthMax} entries`)
   }
@@ -158,7 +161,7 @@ export function decodeRecords(
   return { keyspace: address.keyspace, partition: address.partition, keys }
 }
 
-function answerBody(answer: unknown): Body {
+export function answerBody(answer: unknown): Body {
   if (typeof answer !== 'object' || answer === null || Array.isArray(answer)) {
     throw invalid('a peer answer must be a map')
   }

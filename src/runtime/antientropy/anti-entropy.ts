@@ -4,9 +4,17 @@
  * answers the peers' `aae.*` messages.
  *
  * Schedule: every tree is exchanged once per `exchangeIntervalMs`, one tree per tick (ticks
- * are spread over the interval and jittered by ±10%), with the tree's other replicas taken in
- * turn among those membership finds usable. One exchange runs at a time. Every tree is
- * rebuilt from storage at start (before the node serves) and every `rebuildIntervalMs`.
+ * are spread over the interval and jittered by ±10%), with the tree's other holders taken in
+ * turn among those membership finds usable. One exchange runs at a time (explicit ones, such
+ * as a partition transfer's reconciliation, wait their turn; a scheduled tick finding one
+ * running skips). Every tree is rebuilt from storage at start (before the node serves) and
+ * every `rebuildIntervalMs`.
+ *
+ * Topology: the trees follow the topology this node acts on (PartitionTrees.sync), so a
+ * partition gained while ownership moves is exchanged with its other holders, old and new.
+ * Every request carries this node's topology version (fenced-peers.ts) and the answering
+ * side is fenced by the node's peer handlers (KvService), so an exchange only ever compares
+ * trees of two nodes acting on one version.
  *
  * One exchange (the walk is the pure TreeExchange): compare hashes top-down, then list both
  * replicas' keys of the differing segments window by window, then for each differing key pull
@@ -57,11 +65,13 @@ import type { Liveness } from '../../replication/plan.js'
 import { encodeKeyRecord, type KeyRecord } from '../../replication/record.js'
 import { TokenBucket } from '../../replication/throttle.js'
 import { holdsDigests, witnessForm } from '../../replication/witness.js'
-import { partitionForKey, type Ring } from '../../ring/index.js'
+import { partitionForKey } from '../../ring/index.js'
 import type { StorageEngine } from '../../storage/engine.js'
 import type { DataKey } from '../../storage/layout.js'
 import { encode } from '../../wire/codec.js'
 import type { ReplicaStore } from '../kv/store.js'
+import type { TopologyView } from '../topology/view.js'
+import { fencedRequest } from './fenced-peers.js'
 import { PartitionTrees, type TreeKeyspace, type TreeSlot } from './trees.js'
 
 export type AntiEntropySettings = Config['replication']['antiEntropy']
@@ -70,10 +80,12 @@ export type AntiEntropySettings = Config['replication']['antiEntropy']
 const TICK_MS_MIN = 50
 /** Windows of one exchange at most; each window advances by at least one key. */
 const WINDOWS_MAX = 1_000_000
+/** Explicit exchanges waiting for the running one (transfers reconcile a few at a time). */
+const EXCHANGE_WAITERS_MAX = 64
 
 export interface AntiEntropyOptions {
   readonly selfId: string
-  readonly ring: Ring
+  readonly topology: TopologyView
   readonly keyspaces: readonly TreeKeyspace[]
   readonly store: ReplicaStore
   readonly engine: StorageEngine
@@ -146,13 +158,16 @@ export class AntiEntropy {
   private exchangeTimer: Timer | undefined
   private rebuildTimer: Timer | undefined
   private exchanging = false
+  /** Explicit exchanges waiting for the running one, in arrival order. */
+  private readonly waiters: (() => void)[] = []
+  private readonly unsubscribe: () => void
   private stopped = false
 
   constructor(private readonly options: AntiEntropyOptions) {
     const { settings, clock } = options
     this.trees = new PartitionTrees({
       selfId: options.selfId,
-      ring: options.ring,
+      topology: options.topology.topology(),
       keyspaces: options.keyspaces,
       depth: Math.round(Math.log(settings.segments) / Math.log(TREE_FANOUT)),
       engine: options.engine,
@@ -165,6 +180,7 @@ export class AntiEntropy {
       settings.bytesPerSecond,
       clock.nowMs(),
     )
+    this.unsubscribe = options.topology.onChange((topology) => this.trees.sync(topology, true))
   }
 
   /** Builds every tree from storage; call before the node serves. */
@@ -179,8 +195,10 @@ export class AntiEntropy {
 
   stop(): void {
     this.stopped = true
+    this.unsubscribe()
     this.exchangeTimer?.cancel()
     this.rebuildTimer?.cancel()
+    for (const wake of this.waiters.splice(0)) wake()
   }
 
   private jittered(delayMs: number): number {
@@ -225,10 +243,34 @@ export class AntiEntropy {
     return this.exchange(slot, usable[turn % usable.length] as string)
   }
 
-  /** One exchange of `slot`'s tree with `peer`, start to finish. */
-  async exchange(slot: TreeSlot, peer: string): Promise<ExchangeReport> {
-    if (this.exchanging) throw new MurmurError('overloaded', 'an exchange is already running')
+  /**
+   * One exchange of this node's tree of a keyspace's partition with `peer`, the tree rebuilt
+   * first when it drifted (or was created while serving): a partition transfer's reconciliation.
+   */
+  async reconcile(keyspace: string, partition: number, peer: string): Promise<ExchangeReport> {
+    const slot = this.trees.slot(keyspace, partition)
+    if (slot === undefined || !slot.held) {
+      throw new MurmurError('unavailable', `no tree of ${keyspace} partition ${partition} here`)
+    }
+    if (this.trees.drifted.has(slot)) await this.trees.rebuild(slot)
+    return this.exchange(slot, peer)
+  }
+
+  /** Waits until no exchange runs, then marks one running; refused once stopped. */
+  private async turn(): Promise<void> {
+    while (this.exchanging && !this.stopped) {
+      if (this.waiters.length >= EXCHANGE_WAITERS_MAX) {
+        throw new MurmurError('overloaded', 'too many exchanges wait for their turn')
+      }
+      await new Promise<void>((resolve) => this.waiters.push(resolve))
+    }
+    if (this.stopped) throw new MurmurError('unavailable', 'anti-entropy stopped')
     this.exchanging = true
+  }
+
+  /** One exchange of `slot`'s tree with `peer`, start to finish, after any running one. */
+  async exchange(slot: TreeSlot, peer: string): Promise<ExchangeReport> {
+    await this.turn()
     const report: ExchangeReport = {
       keyspace: slot.keyspace.name,
       partition: slot.partition,
@@ -261,6 +303,7 @@ export class AntiEntropy {
       throw error
     } finally {
       this.exchanging = false
+      this.waiters.shift()?.()
     }
   }
 
@@ -428,9 +471,9 @@ export class AntiEntropy {
 
   /** One peer request, its bytes both ways counted and charged to the byte bucket. */
   private async request(report: ExchangeReport, body: Record<string, unknown>): Promise<unknown> {
-    const { peers, peerTimeoutMs, clock } = this.options
+    const { peers, peerTimeoutMs, clock, topology } = this.options
     const sent = encode(body).length
-    const answer = await peers.request(report.peer, body, peerTimeoutMs)
+    const answer = await fencedRequest(peers, topology, report.peer, body, peerTimeoutMs)
     const received = encode(answer).length
     report.bytesSent += sent
     report.bytesReceived += received
@@ -460,14 +503,14 @@ export class AntiEntropy {
 
   /** Answers aae.hashes. */
   answerHashes(body: Readonly<Record<string, unknown>>): unknown {
-    const message = decodeHashes(body, this.options.ring.partitionCount)
+    const message = decodeHashes(body, this.partitionCount())
     const slot = this.trees.slotFor(message.keyspace, message.partition, message.depth)
     return { hashes: slot.tree.nodeBytes(message.level, message.indices) }
   }
 
   /** Answers aae.keys. */
   async answerKeys(body: Readonly<Record<string, unknown>>): Promise<unknown> {
-    const message = decodeKeys(body, this.options.ring.partitionCount, this.options.limits)
+    const message = decodeKeys(body, this.partitionCount(), this.options.limits)
     const slot = this.trees.slotFor(message.keyspace, message.partition, message.depth)
     const part = await this.trees.scanSegments(
       slot,
@@ -483,11 +526,12 @@ export class AntiEntropy {
 
   /** Answers aae.records with this node's own records. */
   async answerRecords(body: Readonly<Record<string, unknown>>): Promise<unknown> {
-    const { ring, store, limits } = this.options
-    const message = decodeRecords(body, ring.partitionCount, limits)
+    const { store, limits } = this.options
+    const partitionCount = this.partitionCount()
+    const message = decodeRecords(body, partitionCount, limits)
     const records = await Promise.all(
       message.keys.map(async (key) => {
-        if (partitionForKey(ring.partitionCount, message.keyspace, key) !== message.partition) {
+        if (partitionForKey(partitionCount, message.keyspace, key) !== message.partition) {
           throw new MurmurError('invalid_request', 'a key outside the partition asked')
         }
         const record = await store.read({
@@ -499,6 +543,10 @@ export class AntiEntropy {
       }),
     )
     return { records }
+  }
+
+  private partitionCount(): number {
+    return this.options.topology.topology().current.partitionCount
   }
 
   /** Status for /v1/cluster: totals and, per tree that was exchanged, its last exchange. */

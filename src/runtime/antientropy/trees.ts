@@ -1,7 +1,14 @@
 /**
- * This node's anti-entropy trees: one HashTree per (eventual keyspace, partition) the node is
- * a replica of (src/replication/antientropy/tree.ts), kept current by the store's change
- * listener and rebuilt from storage at start and on a schedule.
+ * This node's anti-entropy trees: one HashTree per (eventual keyspace, partition) the node
+ * holds in the topology it acts on (an owner in the current ring or, while ownership moves, the
+ * next; src/replication/antientropy/tree.ts), kept current by the store's change listener and
+ * rebuilt from storage at start and on a schedule.
+ *
+ * The topology changes under the trees (`sync`): a partition gained gets an empty tree at once,
+ * so the records it receives (writes, transfer pages) update it, and is marked drifted so it is
+ * rebuilt from storage before its first exchange; the peers and witnesses of every tree follow
+ * the new holders. A partition no longer held keeps its tree, out of `slots` (no exchange, no
+ * answers), until cleanup deletes its data and `drop`s it.
  *
  * Rebuilds stream the partition's records in key order (bounded memory: one fresh tree and
  * one record at a time) and log their progress. A rebuild that runs while the node serves
@@ -23,10 +30,10 @@ import { MurmurError } from '../../env/errors.js'
 import type { Logger } from '../../env/log.js'
 import type { KeyEntry } from '../../replication/antientropy/exchange.js'
 import { HashTree, recordHash, segmentOf } from '../../replication/antientropy/tree.js'
+import { keyspaceHolders, roleOf } from '../../replication/handoff.js'
 import { compareKeys } from '../../replication/names.js'
-import { partitionOrder } from '../../replication/plan.js'
 import type { KeyRecord } from '../../replication/record.js'
-import type { Ring } from '../../ring/index.js'
+import type { Topology } from '../../ring/topology.js'
 import type { KeyRange, StorageEngine } from '../../storage/engine.js'
 import { type DataKey, dataKey, decodeDataKey, keyspaceRange } from '../../storage/layout.js'
 import { decodeStoredRecord } from '../../storage/records.js'
@@ -45,19 +52,25 @@ export interface TreeKeyspace {
   readonly durability: 'sync' | 'async'
 }
 
-/** One tree and what an exchange needs to know about its replicas. */
+/**
+ * One tree and what an exchange needs to know about its replicas. The replica fields follow
+ * the topology (`PartitionTrees.sync`); the tree stays the same object for the slot's life.
+ */
 export interface TreeSlot {
   readonly keyspace: TreeKeyspace
   readonly partition: number
   readonly tree: HashTree
-  /** The partition's other replicas, in preference order. */
-  readonly peers: readonly string[]
-  readonly witnesses: readonly string[]
+  /** The partition's other holders, in preference order (current ring first). */
+  peers: readonly string[]
+  /** Holders that keep the witness form (a witness in every ring that names them). */
+  witnesses: readonly string[]
+  /** False once this node no longer holds the partition: kept for cleanup only. */
+  held: boolean
 }
 
 export interface PartitionTreesOptions {
   readonly selfId: string
-  readonly ring: Ring
+  readonly topology: Topology
   readonly keyspaces: readonly TreeKeyspace[]
   readonly depth: number
   readonly engine: StorageEngine
@@ -66,52 +79,101 @@ export interface PartitionTreesOptions {
 }
 
 export class PartitionTrees implements RecordChangeListener {
-  readonly slots: readonly TreeSlot[]
+  private slotsHeld: readonly TreeSlot[] = []
   private readonly byKeyspace = new Map<string, Map<number, TreeSlot>>()
+  private readonly keyspaces: readonly TreeKeyspace[]
   /** Writes in progress, per data key, so a rebuild starting meanwhile knows its dirty segments. */
   private readonly inflight = new Map<string, { address: DataKey; count: number }>()
   /** Dirty segments of the rebuild in progress, per slot. */
   private readonly dirty = new Map<TreeSlot, Set<number>>()
   /**
-   * Trees that lost track of a key: a corrupt record was rewritten, and the hash of what it
-   * held before is unknown. Each is rebuilt before its next exchange.
+   * Trees that lost track of a key (a corrupt record was rewritten, and the hash of what it
+   * held before is unknown) or were created while serving. Each is rebuilt before its next
+   * exchange.
    */
   readonly drifted = new Set<TreeSlot>()
   rebuilds = 0
 
   constructor(private readonly options: PartitionTreesOptions) {
-    const slots: TreeSlot[] = []
-    const keyspaces = [...options.keyspaces].sort((left, right) =>
+    this.keyspaces = [...options.keyspaces].sort((left, right) =>
       compareKeys(left.name, right.name),
     )
-    for (const keyspace of keyspaces) {
-      const partitions = new Map<number, TreeSlot>()
-      for (let partition = 0; partition < options.ring.partitionCount; partition++) {
-        const order = partitionOrder(options.ring, partition, keyspace.replicas, keyspace.witnesses)
-        if (!order.primaries.includes(options.selfId)) continue
-        const slot: TreeSlot = {
-          keyspace,
-          partition,
-          tree: new HashTree(options.depth),
-          peers: order.primaries.filter((node) => node !== options.selfId),
-          witnesses: order.witnesses,
-        }
-        partitions.set(partition, slot)
-        slots.push(slot)
-      }
-      this.byKeyspace.set(keyspace.name, partitions)
-    }
-    this.slots = slots
+    for (const keyspace of this.keyspaces) this.byKeyspace.set(keyspace.name, new Map())
+    this.sync(options.topology, false)
   }
 
+  /** The trees of the partitions this node holds, by keyspace name then partition. */
+  get slots(): readonly TreeSlot[] {
+    return this.slotsHeld
+  }
+
+  /**
+   * Follows a topology: creates a tree for every partition gained (drifted when `serving`, so
+   * it is rebuilt from storage before its first exchange), updates every tree's replicas, and
+   * sets aside the trees of partitions no longer held.
+   */
+  sync(topology: Topology, serving: boolean): void {
+    const { selfId } = this.options
+    const held: TreeSlot[] = []
+    for (const keyspace of this.keyspaces) {
+      const partitions = this.byKeyspace.get(keyspace.name) as Map<number, TreeSlot>
+      for (let partition = 0; partition < topology.current.partitionCount; partition++) {
+        const role = roleOf(topology, partition, keyspace, selfId)
+        const existing = partitions.get(partition)
+        if (role === undefined) {
+          if (existing !== undefined) existing.held = false
+          continue
+        }
+        const holders = keyspaceHolders(topology, partition, keyspace)
+        const slot = existing ?? this.create(keyspace, partition, serving)
+        // A tree set aside may have missed a cleanup's deletes: rebuild it before it is used.
+        if (existing !== undefined && !existing.held) this.drifted.add(existing)
+        slot.peers = holders.filter((node) => node !== selfId)
+        slot.witnesses = holders.filter(
+          (node) => roleOf(topology, partition, keyspace, node) === 'witness',
+        )
+        slot.held = true
+        partitions.set(partition, slot)
+        held.push(slot)
+      }
+    }
+    this.slotsHeld = held
+  }
+
+  private create(keyspace: TreeKeyspace, partition: number, serving: boolean): TreeSlot {
+    const slot: TreeSlot = {
+      keyspace,
+      partition,
+      tree: new HashTree(this.options.depth),
+      peers: [],
+      witnesses: [],
+      held: true,
+    }
+    if (serving) this.drifted.add(slot)
+    return slot
+  }
+
+  /**
+   * Forgets the tree of a partition this node no longer holds, once its data is deleted; a
+   * tree held again meanwhile (a newer topology) stays. True when a tree was dropped.
+   */
+  drop(keyspace: string, partition: number): boolean {
+    const slot = this.byKeyspace.get(keyspace)?.get(partition)
+    if (slot === undefined || slot.held) return false
+    this.byKeyspace.get(keyspace)?.delete(partition)
+    this.drifted.delete(slot)
+    return true
+  }
+
+  /** The tree of a keyspace's partition, held or set aside for cleanup. */
   slot(keyspace: string, partition: number): TreeSlot | undefined {
     return this.byKeyspace.get(keyspace)?.get(partition)
   }
 
-  /** The slot a peer names, or invalid_request when this node keeps no such tree. */
+  /** The slot a peer names, or invalid_request when this node holds no such tree. */
   slotFor(keyspace: string, partition: number, depth: number): TreeSlot {
     const slot = this.slot(keyspace, partition)
-    if (slot === undefined) {
+    if (slot === undefined || !slot.held) {
       throw new MurmurError('invalid_request', `no tree of ${keyspace} partition ${partition} here`)
     }
     if (slot.tree.depth !== depth) {

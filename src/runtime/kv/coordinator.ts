@@ -7,8 +7,8 @@
  * full primary is down or refuses, it coordinates itself as a fallback. The coordinator mints
  * on its own record of the key (a fallback coordinator keeps one too, so it never mints a dot
  * twice), then sends the resulting record to every other target (`kv.replicate`; fallbacks
- * store it as a hint), replacing failed targets by spares, until the WriteTally is met or
- * cannot be, or the request's time is up. Effect order: the local record is durable before
+ * store it as a hint), replacing failed targets by spares, until the (joint) write tally is
+ * met or cannot be, or the request's time is up. Effect order: the local record is durable before
  * any replica sees it, and a success is answered only once `w` replicas (`pw` primaries)
  * acknowledged durable copies.
  *
@@ -43,15 +43,29 @@
  * read is served only when at least one full copy answered and the merge holds a value for
  * every write a witness reports; until then the held-back full targets are asked, and when
  * none is left the read fails with 503.
+ *
+ * Topology (docs/ARCHITECTURE.md, Requests during a move). Every request acts on the version
+ * of the topology this node holds when it plans: reads, listings, read repair and the choice of
+ * coordinator use the current ring's owners; a write goes to the owners of every write owner
+ * set and is met only when each set reaches its level (JointWriteTally). Every replica-bound
+ * request carries the version (src/replication/fencing.ts). A replica that answers `stale_ring`
+ * names a newer version: the coordinator adopts it and runs the request again under it within
+ * the same deadline, up to TOPOLOGY_ATTEMPTS_MAX times; a write is not minted again, its record
+ * is sent to the new owners. A write whose quorum is met after this node itself moved on to a
+ * newer version is sent again under that version too, so an acknowledgement given under a
+ * version never rests on this node's own copy applied after it acted on the next.
  */
 
 import { createHash } from 'node:crypto'
+import { assert } from '../../env/assert.js'
 import type { Clock } from '../../env/clock.js'
 import { isMurmurError, MurmurError } from '../../env/errors.js'
 import type { Logger } from '../../env/log.js'
 import type { PeerTransport } from '../../env/transport.js'
 import { REPLICAS_MAX, type Requirement } from '../../replication/consistency.js'
 import { refuseOtherTypes } from '../../replication/crdt-update.js'
+import { staleRingVersion, stampBody } from '../../replication/fencing.js'
+import { JointWriteTally } from '../../replication/joint-quorum.js'
 import { type ListPart, mergeListParts } from '../../replication/listing.js'
 import {
   decodeListAnswer,
@@ -64,19 +78,21 @@ import {
 import {
   chooseCoordinator,
   isWitnessTarget,
+  jointWitnesses,
   type Liveness,
   type PartitionOrder,
-  partitionOrder,
   planFromOrder,
   type ReplicaPlan,
   type ReplicaTarget,
   type WitnessCustody,
   witnessCustody,
+  writeOrders,
 } from '../../replication/plan.js'
-import { ReadTally, type WriteFailure, WriteTally } from '../../replication/quorum.js'
+import { ReadTally, type WriteFailure } from '../../replication/quorum.js'
 import {
   EMPTY_RECORD,
   encodeKeyRecord,
+  isEmptyRecord,
   type KeyRecord,
   type KeyRecordWire,
   type KvPayload,
@@ -94,11 +110,13 @@ import type {
   WriteRequest,
 } from '../../replication/requests.js'
 import { holdsDigests, holdsValues, witnessForm } from '../../replication/witness.js'
-import { partitionForKey, preferenceList, type Ring } from '../../ring/index.js'
+import { partitionForKey } from '../../ring/index.js'
+import { holders, readOwners, type Topology } from '../../ring/topology.js'
 import type { DataKey } from '../../storage/layout.js'
 import { encodeCausalContextToken } from '../../versioning/context-token.js'
 import { type DottedContext, updateDotted, writeContext } from '../../versioning/dvv.js'
-import { type Dot, vectorGet } from '../../versioning/version-vector.js'
+import { ACTOR_BYTES_MAX, type Dot, vectorGet } from '../../versioning/version-vector.js'
+import type { TopologyView } from '../topology/view.js'
 import { Deadline } from './deadline.js'
 import type { DotCounter } from './dot-counter.js'
 import { ForwardedWrites } from './forwarded-writes.js'
@@ -113,13 +131,16 @@ const FORWARDS_REMEMBERED_MAX = 16_384
 const FORWARDS_REMEMBERED_MS = 60_000
 /** Longest forward id a primary accepts. */
 export const FORWARD_ID_CHARS_MAX = 64
+/** Times one request is planned at most: the first plan and its retries under newer versions. */
+export const TOPOLOGY_ATTEMPTS_MAX = 4
 
 export interface CoordinatorOptions {
   readonly selfId: string
   readonly actor: string
   /** This process's boot number: forward ids must differ from every earlier incarnation's. */
   readonly boots: number
-  readonly ring: Ring
+  /** The versioned ring this node acts on; it only moves forward. */
+  readonly topology: TopologyView
   readonly liveness: Liveness
   readonly peers: PeerTransport
   readonly clock: Clock
@@ -155,6 +176,28 @@ export interface CoordinatorCounters {
   readsWitnessExtended: number
   /** Reads refused because no full replica that answered held what a witness reported. */
   readsWitnessStale: number
+  /** Requests planned again under a newer topology a replica named (`stale_ring`). */
+  topologyRetries: number
+}
+
+/** What one planned request is about: a key, and the topology version it was planned under. */
+interface RequestScope {
+  readonly keyspace: KeyspaceRef
+  readonly address: DataKey
+  readonly version: number
+}
+
+/** A replica that answered `stale_ring`: the version it named. */
+interface Stale {
+  readonly version: number
+  readonly from: string
+}
+
+/** The owner-set orders of one partition under one topology version. */
+interface Orders {
+  readonly version: number
+  /** The current ring's first: reads and the choice of coordinator use it. */
+  readonly sets: readonly PartitionOrder[]
 }
 
 interface Minted {
@@ -247,10 +290,14 @@ export class Coordinator {
     siblingsRead: 0,
     readsWitnessExtended: 0,
     readsWitnessStale: 0,
+    topologyRetries: 0,
   }
   private backgroundRepairs = 0
-  /** Partition orders by partition and replica count; the ring never changes under a node. */
-  private readonly orders = new Map<number, PartitionOrder>()
+  /** Owner-set orders by partition and replica count, for the topology version of `orders`. */
+  private orders: { version: number; bySlot: Map<number, Orders> } = {
+    version: 0,
+    bySlot: new Map(),
+  }
   private readonly forwarded: ForwardedWrites
   private forwardsSent = 0
 
@@ -267,36 +314,57 @@ export class Coordinator {
     return this.backgroundRepairs
   }
 
+  /** The topology this node acts on now. */
+  topology(): Topology {
+    return this.options.topology.topology()
+  }
+
   addressOf(keyspace: string, key: string): DataKey {
     return {
-      partition: partitionForKey(this.options.ring.partitionCount, keyspace, key),
+      // A move keeps the partition count, so a key's partition is the same in every version.
+      partition: partitionForKey(this.topology().current.partitionCount, keyspace, key),
       keyspace,
       key,
     }
   }
 
+  /** The current ring's plan of a key: reads and the choice of coordinator act on it. */
   planFor(keyspace: KeyspaceRef, address: DataKey): ReplicaPlan {
-    return planFromOrder(
-      this.orderFor(keyspace.name, keyspace.replicas, address),
-      this.options.liveness,
-    )
+    return this.planOf(this.ordersFor(keyspace, address))
   }
 
-  private orderFor(keyspace: string, replicas: number, address: DataKey): PartitionOrder {
-    const witnesses = this.options.witnessesOf(keyspace)
+  private planOf(orders: Orders): ReplicaPlan {
+    const [current] = orders.sets
+    assert(current !== undefined, 'a topology has a current ring')
+    return planFromOrder(current, this.options.liveness)
+  }
+
+  /** The orders of a key's owner sets under the topology this node acts on now. */
+  private ordersFor(keyspace: KeyspaceRef, address: DataKey): Orders {
+    const topology = this.topology()
+    if (this.orders.version !== topology.version) {
+      // A new version changes every partition's owners: drop every cached order at once.
+      this.orders = { version: topology.version, bySlot: new Map() }
+    }
+    const { replicas } = keyspace
+    const witnesses = this.options.witnessesOf(keyspace.name)
     const slot =
       (address.partition * (REPLICAS_MAX + 1) + replicas) * (REPLICAS_MAX + 1) + witnesses
-    let order = this.orders.get(slot)
-    if (order === undefined) {
-      order = partitionOrder(this.options.ring, address.partition, replicas, witnesses)
-      this.orders.set(slot, order)
+    let orders = this.orders.bySlot.get(slot)
+    if (orders === undefined) {
+      const sets = writeOrders(topology, address.partition, replicas, witnesses)
+      orders = { version: topology.version, sets }
+      this.orders.bySlot.set(slot, orders)
     }
-    return order
+    return orders
   }
 
-  /** The witnesses of a key (empty in a keyspace without witnesses). */
+  /**
+   * The nodes that keep a key in witness form: witnesses in every owner set listing them
+   * (empty in a keyspace without witnesses).
+   */
   witnessesFor(keyspace: KeyspaceRef, address: DataKey): readonly string[] {
-    return this.orderFor(keyspace.name, keyspace.replicas, address).witnesses
+    return jointWitnesses(this.ordersFor(keyspace, address).sets)
   }
 
   /**
@@ -375,7 +443,9 @@ export class Coordinator {
    * the key (full or witness), else forwarded to the first usable full primary that takes it
    * (`forward.body(forwardId)` is the peer request, answered by `decode`; the primary runs it
    * through `runForwarded`), or `local()` here when no full primary can be reached. Every data
-   * type's writes go this way.
+   * type's writes go this way. A primary that answers `stale_ring` acts on a newer topology:
+   * this node adopts it and chooses again, with the same forward id, so a primary that did run
+   * the write answers the retry with its outcome instead of minting it twice.
    */
   async forwardOrRun<T>(
     keyspace: KeyspaceRef,
@@ -388,27 +458,71 @@ export class Coordinator {
     local: () => Promise<T>,
   ): Promise<T> {
     const address = this.addressOf(keyspace.name, key)
-    const plan = this.planFor(keyspace, address)
-    const choice = chooseCoordinator(plan, this.options.selfId, this.options.liveness)
-    if (choice.kind === 'forward') {
-      const forwardId = this.nextForwardId()
-      for (const candidate of choice.candidates) {
-        try {
-          const answer = await this.options.peers.request(
-            candidate,
-            { ...forward.body(forwardId), forward: forwardId },
-            forward.timeoutMs + FORWARD_MARGIN_MS,
-          )
-          this.counters.writesForwarded++
-          return decode(answer)
-        } catch (error) {
-          // A primary that certainly never saw the write lets the next one try.
-          if (isMurmurError(error, 'unavailable') && error.definite === true) continue
-          throw error
+    let forwardId: string | undefined
+    for (let attempt = 1; ; attempt++) {
+      const version = this.topology().version
+      const choice = chooseCoordinator(
+        this.planFor(keyspace, address),
+        this.options.selfId,
+        this.options.liveness,
+      )
+      if (choice.kind === 'local') return local()
+      forwardId ??= this.nextForwardId()
+      const body = stampBody({ ...forward.body(forwardId), forward: forwardId }, version)
+      const answered = await this.forwardTo(choice.candidates, body, forward.timeoutMs)
+      if (answered.kind === 'answer') {
+        this.counters.writesForwarded++
+        return decode(answered.answer)
+      }
+      if (answered.kind === 'none') return local()
+      if (attempt >= TOPOLOGY_ATTEMPTS_MAX) throw answered.error
+      await this.adoptOrThrow(answered.stale, answered.error)
+    }
+  }
+
+  /** Offers a forward to each candidate in turn until one answers, fails, or names a newer ring. */
+  private async forwardTo(
+    candidates: readonly string[],
+    body: Record<string, unknown>,
+    timeoutMs: number,
+  ): Promise<
+    | { readonly kind: 'answer'; readonly answer: unknown }
+    | { readonly kind: 'none' }
+    | { readonly kind: 'stale'; readonly stale: Stale; readonly error: unknown }
+  > {
+    for (const candidate of candidates) {
+      try {
+        const answer = await this.options.peers.request(
+          candidate,
+          body,
+          timeoutMs + FORWARD_MARGIN_MS,
+        )
+        return { kind: 'answer', answer }
+      } catch (error) {
+        const version = staleRingVersion(error)
+        if (version !== undefined) {
+          return { kind: 'stale', stale: { version, from: candidate }, error }
         }
+        // A primary that certainly never saw the write lets the next one try.
+        if (isMurmurError(error, 'unavailable') && error.definite === true) continue
+        throw error
       }
     }
-    return local()
+    return { kind: 'none' }
+  }
+
+  /**
+   * Adopts the version a replica named before a request is planned again; `failure` is thrown
+   * when the version cannot be fetched, so the caller reports what it had.
+   */
+  private async adoptOrThrow(stale: Stale, failure: unknown): Promise<void> {
+    this.counters.topologyRetries++
+    try {
+      await this.options.topology.adopt(stale.version, stale.from)
+    } catch (error) {
+      this.options.log.debug('adopting a newer topology failed', { stale, error })
+      throw failure
+    }
   }
 
   /**
@@ -535,57 +649,96 @@ export class Coordinator {
     key: string,
     limits: { readonly requirement: Requirement; readonly timeoutMs: number },
     apply: (address: DataKey, plan: ReplicaPlan) => Promise<M>,
-  ): Promise<{ minted: M; tally: WriteTally }> {
-    const { selfId } = this.options
+  ): Promise<{ minted: M; tally: JointWriteTally }> {
+    const { selfId, clock } = this.options
+    const atMs = clock.nowMs() + limits.timeoutMs
     const address = this.addressOf(keyspace.name, key)
     const plan = this.planFor(keyspace, address)
-    const tally = new WriteTally(plan, limits.requirement)
-    const deadline = new Deadline(this.options.clock, limits.timeoutMs)
-    let minted: M
-    try {
-      minted = await apply(address, plan)
-    } catch (error) {
-      deadline.cancel()
-      throw error
-    }
+    const minted = await apply(address, plan)
     this.counters.writesCoordinated++
     if (plan.witnesses.includes(selfId)) this.counters.writesWitnessCoordinated++
-    tally.markStored()
     const forms = new RecordForms(minted.record)
+    for (let attempt = 1; ; attempt++) {
+      const round = await this.fanOut(keyspace, address, forms, limits.requirement, atMs)
+      if (round.kind === 'met') return { minted, tally: round.tally }
+      const failure = quorumUnavailable('write', round.tally.failure(), round.timedOut)
+      const retry = round.stale !== undefined || round.moved
+      if (!retry || attempt >= TOPOLOGY_ATTEMPTS_MAX || clock.nowMs() >= atMs) throw failure
+      if (round.stale === undefined) this.counters.topologyRetries++
+      else await this.adoptOrThrow(round.stale, failure)
+    }
+  }
+
+  /**
+   * Sends a stored record to the owners of every write owner set under the topology this node
+   * acts on now, and waits until the joint quorum is met or cannot be, a replica names a newer
+   * version, or the time is up. Met only if this node still acts on the version it planned
+   * under.
+   */
+  private async fanOut(
+    keyspace: KeyspaceRef,
+    address: DataKey,
+    forms: RecordForms,
+    requirement: Requirement,
+    atMs: number,
+  ): Promise<
+    | { readonly kind: 'met'; readonly tally: JointWriteTally }
+    | {
+        readonly kind: 'failed'
+        readonly tally: JointWriteTally
+        readonly stale: Stale | undefined
+        readonly moved: boolean
+        readonly timedOut: boolean
+      }
+  > {
+    const { selfId, clock, liveness } = this.options
+    const orders = this.ordersFor(keyspace, address)
+    const tally = new JointWriteTally(
+      orders.sets.map((order) => planFromOrder(order, liveness)),
+      requirement,
+    )
+    tally.markStored()
+    const deadline = new Deadline(clock, Math.max(1, atMs - clock.nowMs()))
+    let stale: Stale | undefined
     const ask = (target: ReplicaTarget): void => {
-      const form = forms.forRole(isWitnessTarget(target, plan.witnesses))
-      this.replicate(target, keyspace, address, form.record, form.wire, deadline).then(
+      const form = forms.forRole(tally.isWitness(target))
+      const sent = this.replicate(target, keyspace, address, form, deadline, orders.version)
+      sent.then(
         (answer) => {
-          tally.acknowledge(target.node, keptValuesOf(answer))
+          tally.acknowledge(target, keptValuesOf(answer))
           deadline.poke()
         },
         (error: unknown) => {
-          const replacement = tally.fail(target.node, isDefinite(error))
-          if (replacement !== undefined) ask(replacement)
+          const version = staleRingVersion(error)
+          if (version !== undefined && version > (stale?.version ?? 0)) {
+            stale = { version, from: target.node }
+          }
+          for (const replacement of tally.fail(target, isDefinite(error))) ask(replacement)
           deadline.poke()
         },
       )
     }
-    for (const target of plan.targets) {
-      if (target.node === selfId && target.hintFor === undefined) tally.acknowledge(selfId)
+    for (const target of tally.targets()) {
+      if (target.node === selfId && target.hintFor === undefined) tally.acknowledge(target)
       else ask(target)
     }
-    await deadline.until(() => tally.quorum.outcome !== 'pending')
-    const met = tally.quorum.outcome === 'met'
+    await deadline.until(() => tally.outcome !== 'pending' || stale !== undefined)
+    const moved = this.topology().version !== orders.version
+    const met = tally.outcome === 'met' && !moved
     if (!met) tally.expire()
-    void deadline.until(() => tally.quorum.settled).then(() => deadline.cancel())
-    if (!met) throw quorumUnavailable('write', tally.failure(), deadline.isExpired)
-    return { minted, tally }
+    void deadline.until(() => tally.settled).then(() => deadline.cancel())
+    if (met) return { kind: 'met', tally }
+    return { kind: 'failed', tally, stale, moved, timedOut: deadline.isExpired }
   }
 
   private writeOutcome(
     request: WriteRequest,
     minted: Minted,
-    tally: WriteTally,
+    tally: JointWriteTally,
     body: KeyRecord | undefined,
   ): WriteOutcome {
     const kv = kvState(minted.record)
-    const succeeded = tally.quorum.succeeded()
+    const succeeded = tally.succeeded()
     return {
       context: encodeCausalContextToken(writeContext(kv, minted.dot, request.context)),
       siblings: kv.siblings.length,
@@ -613,15 +766,26 @@ export class Coordinator {
           }
         : { kind: 'tombstone', deletedAtMs: Math.floor(clock.wallMs()) }
     const sync = request.keyspace.durability === 'sync'
+    const holder = holders(this.topology(), address.partition, request.keyspace.replicas).includes(
+      selfId,
+    )
     const minted = await store.update(
       address,
       (current, corrupt) => {
         if (corrupt) throw this.corruptReplica(request)
         refuseOtherTypes(current, 'kv')
         checkOwnCounters(request.context, actor, counter.highest)
-        const { versioned, dot } = updateDotted(kvState(current), request.context, actor, payload, {
-          counterFloor: counter.floor(),
-        })
+        const floor = counter.floor()
+        const minter = holder || !isEmptyRecord(current) ? actor : strangerActor(actor, floor)
+        const { versioned, dot } = updateDotted(
+          kvState(current),
+          request.context,
+          minter,
+          payload,
+          {
+            counterFloor: floor,
+          },
+        )
         if (versioned.siblings.length > siblingsMax) throw tooManySiblings(siblingsMax)
         const record: KeyRecord = { ...current, kv: versioned }
         const kept = custody !== undefined && holdsValues(record) ? custody : undefined
@@ -646,32 +810,61 @@ export class Coordinator {
     )
   }
 
-  /** Sends a record to one target (merging it here when the target is this node). */
+  /**
+   * Sends a record, in the form its role asks for, to one target (merging it here when the
+   * target is this node), stamped with the topology version the request was planned under.
+   */
   replicate(
     target: ReplicaTarget,
     keyspace: KeyspaceRef,
     address: DataKey,
-    record: KeyRecord,
-    wire: KeyRecordWire,
+    form: { readonly record: KeyRecord; readonly wire: KeyRecordWire },
     deadline: Deadline,
+    version: number,
   ): Promise<unknown> {
     const { selfId, peers, peerTimeoutMs } = this.options
-    if (target.node === selfId) return this.acceptReplica(keyspace, address, record, target.hintFor)
+    if (target.node === selfId) {
+      return this.acceptReplica(keyspace, address, form.record, target.hintFor)
+    }
     const body = {
       type: KV_MESSAGE_TYPES.replicate,
       keyspace: address.keyspace,
       key: address.key,
-      record: wire,
+      record: form.wire,
       hintFor: target.hintFor,
     }
-    return peers.request(target.node, body, Math.min(peerTimeoutMs, deadline.remainingMs()))
+    const timeoutMs = Math.min(peerTimeoutMs, deadline.remainingMs())
+    return peers.request(target.node, stampBody(body, version), timeoutMs)
   }
 
-  /** A client's read. */
+  /**
+   * A client's read, planned again under a newer topology when a replica names one, within the
+   * request's time.
+   */
   async read(request: ReadRequest): Promise<ReadOutcome> {
-    const { selfId } = this.options
+    const atMs = this.options.clock.nowMs() + request.timeoutMs
+    for (let attempt = 1; ; attempt++) {
+      const round = await this.readOnce(request, atMs)
+      if (round.kind === 'answer') return round.outcome
+      if (attempt >= TOPOLOGY_ATTEMPTS_MAX || this.options.clock.nowMs() >= atMs) {
+        throw round.error
+      }
+      await this.adoptOrThrow(round.stale, round.error)
+    }
+  }
+
+  /** One plan of a read under the topology this node acts on now. */
+  private async readOnce(
+    request: ReadRequest,
+    atMs: number,
+  ): Promise<
+    | { readonly kind: 'answer'; readonly outcome: ReadOutcome }
+    | { readonly kind: 'stale'; readonly stale: Stale; readonly error: MurmurError }
+  > {
+    const { selfId, clock } = this.options
     const address = this.addressOf(request.keyspace.name, request.key)
-    const plan = this.localFirst(this.planFor(request.keyspace, address))
+    const orders = this.ordersFor(request.keyspace, address)
+    const plan = this.localFirst(this.planOf(orders))
     const askFirst = targetsNeeded(plan.targets, request.requirement, plan.witnesses)
     if (askFirst < plan.targets.length) this.counters.readsNarrowed++
     const only = plan.targets[0]
@@ -679,34 +872,42 @@ export class Coordinator {
     if (askFirst === 1 && onlyFull && only?.node === selfId && only.hintFor === undefined) {
       const local = await this.readLocal(address)
       // A record holding a digest (a write whose value it lacks) needs another full answer.
-      if (local !== undefined && !holdsDigests(local)) return this.answerLocally(local)
+      if (local !== undefined && !holdsDigests(local)) {
+        return { kind: 'answer', outcome: this.answerLocally(local) }
+      }
     }
     const tally = new ReadTally(plan, request.requirement, askFirst)
-    const deadline = new Deadline(this.options.clock, request.timeoutMs)
-    this.gather(request.keyspace, address, tally, deadline)
-    await deadline.until(() => tally.outcome !== 'pending')
+    const deadline = new Deadline(clock, Math.max(1, atMs - clock.nowMs()))
+    const scope = { keyspace: request.keyspace, address, version: orders.version }
+    const stale = this.gather(scope, tally, deadline)
+    await deadline.until(() => tally.outcome !== 'pending' || stale.named !== undefined)
     const outcome = tally.outcome
     if (outcome !== 'met') {
       tally.expire()
       deadline.cancel()
       const failure = readFailure(request.requirement, tally)
-      if (outcome !== 'stale') throw quorumUnavailable('read', failure, deadline.isExpired)
-      this.counters.readsWitnessStale++
-      throw staleFullReplicas(failure)
+      const error =
+        outcome === 'stale'
+          ? staleFullReplicas(failure)
+          : quorumUnavailable('read', failure, deadline.isExpired)
+      if (stale.named !== undefined) return { kind: 'stale', stale: stale.named, error }
+      if (outcome === 'stale') this.counters.readsWitnessStale++
+      throw error
     }
     const merged = tally.merged()
     this.countSiblings(merged)
     const answered = tally.quorum.succeeded()
     const repaired = new Map<string, KeyRecord>()
     if (request.repair === 'blocking') {
-      await this.repair(request.keyspace, address, tally.staleTargets(), deadline, repaired)
+      await this.repair(scope, tally.staleTargets(), deadline, repaired)
     }
-    void this.finishRead(request.keyspace, address, tally, deadline, repaired)
-    return {
+    void this.finishRead(scope, tally, deadline, repaired)
+    const result = {
       record: merged,
       replicas: answered.map((target) => target.node),
       hinted: answered.filter((target) => target.hintFor !== undefined),
     }
+    return { kind: 'answer', outcome: result }
   }
 
   /**
@@ -714,11 +915,11 @@ export class Coordinator {
    * a witness reports a write the full answers miss.
    */
   private gather(
-    keyspace: KeyspaceRef,
-    address: DataKey,
+    scope: RequestScope,
     tally: ReadTally,
     deadline: Deadline,
-  ): void {
+  ): { named: Stale | undefined } {
+    const stale: { named: Stale | undefined } = { named: undefined }
     const askMore = (): void => {
       for (const extra of tally.more()) {
         this.counters.readsWitnessExtended++
@@ -727,12 +928,16 @@ export class Coordinator {
       deadline.poke()
     }
     const ask = (target: ReplicaTarget): void => {
-      this.readFrom(keyspace, target, address, deadline).then(
+      this.readFrom(scope, target, deadline).then(
         (record) => {
           tally.answer(target.node, record ?? EMPTY_RECORD)
           askMore()
         },
-        () => {
+        (error: unknown) => {
+          const version = staleRingVersion(error)
+          if (version !== undefined && version > (stale.named?.version ?? 0)) {
+            stale.named = { version, from: target.node }
+          }
           const replacement = tally.fail(target.node)
           if (replacement !== undefined) ask(replacement)
           askMore()
@@ -740,6 +945,7 @@ export class Coordinator {
       )
     }
     for (const target of tally.quorum.targets()) ask(target)
+    return stale
   }
 
   /**
@@ -781,12 +987,12 @@ export class Coordinator {
   }
 
   private readFrom(
-    keyspace: KeyspaceRef,
+    scope: RequestScope,
     target: ReplicaTarget,
-    address: DataKey,
     deadline: Deadline,
   ): Promise<KeyRecord | undefined> {
     const { selfId, peers, peerTimeoutMs } = this.options
+    const { keyspace, address } = scope
     if (target.node === selfId) return this.readReplica(keyspace, address, target.hintFor)
     const body = {
       type: KV_MESSAGE_TYPES.read,
@@ -795,7 +1001,11 @@ export class Coordinator {
       hintFor: target.hintFor,
     }
     return peers
-      .request(target.node, body, Math.min(peerTimeoutMs, deadline.remainingMs()))
+      .request(
+        target.node,
+        stampBody(body, scope.version),
+        Math.min(peerTimeoutMs, deadline.remainingMs()),
+      )
       .then(decodeReadAnswer)
   }
 
@@ -804,8 +1014,7 @@ export class Coordinator {
    * merge's witness form), and waits for them within the deadline.
    */
   private async repair(
-    keyspace: KeyspaceRef,
-    address: DataKey,
+    scope: RequestScope,
     stale: readonly { readonly target: ReplicaTarget; readonly record: KeyRecord }[],
     deadline: Deadline,
     repaired: Map<string, KeyRecord>,
@@ -821,7 +1030,14 @@ export class Coordinator {
         wire = encodeKeyRecord(record)
         wires.set(record, wire)
       }
-      this.replicate(target, keyspace, address, record, wire, deadline)
+      this.replicate(
+        target,
+        scope.keyspace,
+        scope.address,
+        { record, wire },
+        deadline,
+        scope.version,
+      )
         .catch((error: unknown) => this.options.log.debug('read repair failed', { error }))
         .finally(() => {
           pending--
@@ -833,8 +1049,7 @@ export class Coordinator {
 
   /** Once every target answered (or the time is up), repairs what is still stale. */
   private async finishRead(
-    keyspace: KeyspaceRef,
-    address: DataKey,
+    scope: RequestScope,
     tally: ReadTally,
     deadline: Deadline,
     repaired: ReadonlyMap<string, KeyRecord>,
@@ -856,33 +1071,52 @@ export class Coordinator {
     this.backgroundRepairs++
     const budget = new Deadline(this.options.clock, this.options.peerTimeoutMs)
     try {
-      await this.repair(keyspace, address, stale, budget, new Map())
+      await this.repair(scope, stale, budget, new Map())
     } finally {
       budget.cancel()
       this.backgroundRepairs--
     }
   }
 
-  /** A listing: one replica per partition, one request per node, merged into one page. */
+  /**
+   * A listing: one replica per partition, one request per node, merged into one page; planned
+   * again under a newer topology when a replica names one.
+   */
   async list(request: ListRequest): Promise<ListOutcome> {
-    const groups = this.listGroups(request.keyspace)
-    const deadline = new Deadline(this.options.clock, request.timeoutMs)
-    try {
-      const parts = await Promise.all(
-        [...groups].map(([node, partitions]) => this.listFrom(node, partitions, request, deadline)),
-      )
-      return mergeListParts(parts, request.limit)
-    } finally {
-      deadline.cancel()
+    const { clock } = this.options
+    const atMs = clock.nowMs() + request.timeoutMs
+    for (let attempt = 1; ; attempt++) {
+      const topology = this.topology()
+      const groups = this.listGroups(request.keyspace, topology)
+      const deadline = new Deadline(clock, Math.max(1, atMs - clock.nowMs()))
+      try {
+        const parts = await Promise.all(
+          [...groups].map(([node, partitions]) =>
+            this.listFrom(node, partitions, request, deadline, topology.version),
+          ),
+        )
+        return mergeListParts(parts, request.limit)
+      } catch (error) {
+        const version = staleRingVersion(error)
+        const from = isMurmurError(error) ? error.details['node'] : undefined
+        const retry = attempt < TOPOLOGY_ATTEMPTS_MAX && clock.nowMs() < atMs
+        if (version === undefined || typeof from !== 'string' || !retry) throw error
+        await this.adoptOrThrow({ version, from }, error)
+      } finally {
+        deadline.cancel()
+      }
     }
   }
 
-  /** node → partitions it answers for: this node where it is a primary, else the first usable. */
-  private listGroups(keyspace: KeyspaceRef): Map<string, number[]> {
-    const { ring, selfId, liveness } = this.options
+  /**
+   * node → partitions it answers for, among the read owners (the current ring's): this node
+   * where it is one, else the first usable.
+   */
+  private listGroups(keyspace: KeyspaceRef, topology: Topology): Map<string, number[]> {
+    const { selfId, liveness } = this.options
     const groups = new Map<string, number[]>()
-    for (let partition = 0; partition < ring.partitionCount; partition++) {
-      const primaries = preferenceList(ring, partition, keyspace.replicas)
+    for (let partition = 0; partition < topology.current.partitionCount; partition++) {
+      const primaries = readOwners(topology, partition, keyspace.replicas)
       const node = primaries.includes(selfId)
         ? selfId
         : primaries.find((candidate) => liveness.isUsable(candidate))
@@ -905,6 +1139,7 @@ export class Coordinator {
     partitions: readonly number[],
     request: ListRequest,
     deadline: Deadline,
+    version: number,
   ): Promise<ListPart> {
     if (node === this.options.selfId) {
       return this.listLocal(
@@ -924,9 +1159,20 @@ export class Coordinator {
       limit: request.limit,
     }
     try {
-      const answer = await this.options.peers.request(node, body, deadline.remainingMs())
+      const answer = await this.options.peers.request(
+        node,
+        stampBody(body, version),
+        deadline.remainingMs(),
+      )
       return decodeListAnswer(answer, this.options.messageLimits)
     } catch (error) {
+      const stale = staleRingVersion(error)
+      if (stale !== undefined) {
+        throw new MurmurError('stale_ring', `listing node ${node} acts on version ${stale}`, {
+          details: { version: stale, node },
+          cause: error,
+        })
+      }
       throw new MurmurError('unavailable', `listing could not reach ${node}`, {
         details: { node },
         cause: error,
@@ -955,6 +1201,21 @@ export class Coordinator {
 
 function contentTypeOf(request: WriteRequest): string {
   return request.contentType ?? 'application/octet-stream'
+}
+
+/**
+ * The actor a node mints with when it coordinates a key it holds no record of in a partition it
+ * does not hold (a sloppy quorum's fallback). Such a node may have minted dots for the key
+ * before and since deleted its copy (a move took the partition away), and a dot minted under
+ * its own actor on an empty record would carry a clock entry covering those earlier dots, so
+ * replicas would drop a sibling that the writer never saw. A fresh actor, unique by the
+ * node-wide counter floor, covers nothing; it costs one clock entry on such writes only.
+ */
+export function strangerActor(actor: string, floor: number): string {
+  const fresh = `${actor}~${floor.toString(36)}`
+  if (fresh.length <= ACTOR_BYTES_MAX) return fresh
+  const digest = createHash('sha256').update(actor).digest('hex').slice(0, 32)
+  return `${digest}~${floor.toString(36)}`
 }
 
 /**

@@ -29,10 +29,13 @@ import {
   encodeCrdtOutcome,
 } from '../../replication/crdt-messages.js'
 import { applyCrdtUpdate, type UpdateVerdict } from '../../replication/crdt-update.js'
+import { isEmptyRecord } from '../../replication/record.js'
 import type { KeyspaceRef, ReadOutcome, ReadRequest } from '../../replication/requests.js'
+import { holders } from '../../ring/topology.js'
 import type { DataKey } from '../../storage/layout.js'
 import { ACTOR_BYTES_MAX } from '../../versioning/version-vector.js'
 import type { PeerRouter } from '../peer-router.js'
+import { strangerActor } from './coordinator.js'
 import type { KvService } from './service.js'
 
 export interface CrdtServiceOptions {
@@ -62,6 +65,8 @@ export class CrdtService {
   readonly counters: CrdtCounters = { updatesCoordinated: 0, updatesReplayed: 0 }
   readonly limits: CrdtMessageLimits
   private readonly actor: string
+  /** Updates minted under a fresh actor so far (strangerActor's uniquifier). */
+  private strangerMints = 0
 
   constructor(private readonly options: CrdtServiceOptions) {
     const { config, kv } = options
@@ -71,8 +76,10 @@ export class CrdtService {
       setElementBytesMax: config.limits.setElementBytesMax,
       elementsPerUpdateMax: config.limits.setElementsMax,
     }
-    options.router.register(CRDT_MESSAGE_TYPES.coordinate, (_from, body) =>
-      options.kv.coordinator().runForwarded(body, (message) => this.coordinateForPeer(message)),
+    options.router.register(CRDT_MESSAGE_TYPES.coordinate, (from, body) =>
+      options.kv.fenced(from, body, 'read', (rest) =>
+        options.kv.coordinator().runForwarded(rest, (message) => this.coordinateForPeer(message)),
+      ),
     )
   }
 
@@ -127,7 +134,7 @@ export class CrdtService {
     )
     if (minted.replayed) this.counters.updatesReplayed++
     else this.counters.updatesCoordinated++
-    const succeeded = tally.quorum.succeeded()
+    const succeeded = tally.succeeded()
     return {
       record: minted.record,
       replayed: minted.replayed,
@@ -149,11 +156,22 @@ export class CrdtService {
       setElementsMax: config.limits.setElementsMax,
     }
     const coordinator = kv.coordinator()
+    const holder = holders(coordinator.topology(), address.partition, request.keyspace.replicas)
     return kv.store.update(
       address,
       (current, corrupt) => {
         if (corrupt) throw this.corruptReplica(request.keyspace, request.key)
-        const verdict = applyCrdtUpdate(current, request.update, environment)
+        // As for plain writes (strangerActor): a fallback without a copy of the key may have
+        // counted under this actor before a move deleted its copy; a fresh actor cannot
+        // collide with those entries, so the update is not lost to a max() merge.
+        const stranger = !holder.includes(this.options.selfId) && isEmptyRecord(current)
+        const verdict = applyCrdtUpdate(
+          current,
+          request.update,
+          stranger
+            ? { ...environment, actor: strangerActor(this.actor, this.strangerMints++) }
+            : environment,
+        )
         // A witness that coordinates keeps its own record in witness form (CRDTs in full).
         const kept = coordinator.ownForm(request.keyspace, address, verdict.record)
         return { record: verdict.changed ? kept : undefined, result: verdict }

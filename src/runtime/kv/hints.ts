@@ -10,16 +10,26 @@
  * throttled node-wide by hints per second and value bytes per second, run at most once per
  * target at a time, stop at the first failure (the next replay resumes), and are bounded by
  * the hints a target may hold.
+ *
+ * While the topology changes, a hint goes where the partition's data lives now (`route`, see
+ * `hintDestinations` in src/replication/plan.ts): to its target while the target holds the
+ * partition, else to every current holder (this node merges its own share locally), and it is
+ * deleted only once every destination acknowledged it. The records are merges of what writes
+ * stored, so redirecting one mints nothing. Hand-offs carry this node's topology version; a
+ * destination that names a newer one is adopted and the replay stops, to resume under it.
  */
 
 import type { Clock, Timer } from '../../env/clock.js'
 import type { Logger } from '../../env/log.js'
 import type { PeerTransport } from '../../env/transport.js'
+import { staleRingVersion, stampBody } from '../../replication/fencing.js'
 import { KV_MESSAGE_TYPES } from '../../replication/messages.js'
 import type { Liveness } from '../../replication/plan.js'
 import { encodeKeyRecord, recordValueBytes } from '../../replication/record.js'
 import { TokenBucket } from '../../replication/throttle.js'
+import type { Topology } from '../../ring/topology.js'
 import type { Bytes } from '../../storage/engine.js'
+import type { TopologyView } from '../topology/view.js'
 import type { HintEntry, ReplicaStore } from './store.js'
 
 /** Hints read from disk per batch. */
@@ -40,6 +50,12 @@ export interface HintReplayerOptions {
   readonly store: ReplicaStore
   readonly peers: PeerTransport
   readonly liveness: LivenessEvents
+  /** The topology hand-offs are stamped with, and adopted from a destination that is ahead. */
+  readonly topology: TopologyView
+  /** The nodes a hint for `target` goes to now; this node among them merges it locally. */
+  readonly route: (target: string, entry: HintEntry) => readonly string[]
+  /** Merges a hint's record into this node's own data, as a replica write would. */
+  readonly acceptLocal: (entry: HintEntry) => Promise<void>
   readonly clock: Clock
   readonly log: Logger
   readonly intervalMs: number
@@ -53,10 +69,17 @@ export interface HintReplayCounters {
   delivered: number
   failed: number
   replays: number
+  /** Hints handed to the partition's holders because their target no longer holds it. */
+  redirected: number
 }
 
 export class HintReplayer {
-  readonly counters: HintReplayCounters = { delivered: 0, failed: 0, replays: 0 }
+  readonly counters: HintReplayCounters = {
+    delivered: 0,
+    failed: 0,
+    replays: 0,
+    redirected: 0,
+  }
   private readonly running = new Set<string>()
   private readonly hintBucket: TokenBucket
   private readonly byteBucket: TokenBucket
@@ -88,16 +111,26 @@ export class HintReplayer {
     return this.running.size
   }
 
-  /** Starts replaying the hints for `target` unless one is running or there is nothing to do. */
+  /**
+   * Starts replaying the hints for `target` unless one is running or there is nothing to do. A
+   * target that is down is skipped unless it left the ring, whose hints go to the holders.
+   */
   replay(target: string): void {
     const { store, liveness } = this.options
     if (this.stopped || this.running.has(target) || store.hintCount(target) === 0) return
-    if (!liveness.isUsable(target)) return
+    if (!liveness.isUsable(target) && this.inRing(target)) return
     this.running.add(target)
     this.counters.replays++
     void this.replayAll(target)
       .catch((error: unknown) => this.options.log.debug('hint replay failed', { target, error }))
       .finally(() => this.running.delete(target))
+  }
+
+  private inRing(node: string): boolean {
+    const topology = this.options.topology.topology()
+    const listed = (ring: Topology['current'] | undefined): boolean =>
+      ring?.nodes.some((candidate) => candidate.id === node) ?? false
+    return listed(topology.current) || listed(topology.next)
   }
 
   private arm(): void {
@@ -115,7 +148,7 @@ export class HintReplayer {
       const entries = await this.options.store.hintsAfter(target, after, HINT_BATCH)
       if (entries.length === 0) return
       for (const entry of entries) {
-        if (this.stopped || !this.options.liveness.isUsable(target)) return
+        if (this.stopped) return
         await this.throttle(entry)
         if (!(await this.handOff(target, entry))) return
         after = entry.key
@@ -123,9 +156,24 @@ export class HintReplayer {
     }
   }
 
-  /** Sends one hint; true when the target acknowledged it. */
+  /** Sends one hint where it goes now; true when every destination acknowledged it. */
   private async handOff(target: string, entry: HintEntry): Promise<boolean> {
-    const { peers, store, peerTimeoutMs } = this.options
+    const { store, liveness, selfId } = this.options
+    const destinations = this.options.route(target, entry)
+    if (destinations.some((node) => node !== selfId && !liveness.isUsable(node))) return false
+    for (const destination of destinations) {
+      if (!(await this.deliver(destination, entry))) return false
+    }
+    if (destinations.length !== 1 || destinations[0] !== target) this.counters.redirected++
+    if (await store.deleteHintIfEqual(target, entry.address, entry.record)) {
+      this.counters.delivered++
+    }
+    return true
+  }
+
+  /** Hands one hint's record to one destination; true once it acknowledged. */
+  private async deliver(destination: string, entry: HintEntry): Promise<boolean> {
+    const { peers, peerTimeoutMs, topology, selfId } = this.options
     const body = {
       type: KV_MESSAGE_TYPES.replicate,
       keyspace: entry.address.keyspace,
@@ -133,16 +181,24 @@ export class HintReplayer {
       record: encodeKeyRecord(entry.record),
     }
     try {
-      await peers.request(target, body, peerTimeoutMs)
+      if (destination === selfId) {
+        await this.options.acceptLocal(entry)
+      } else {
+        const stamped = stampBody(body, topology.topology().version)
+        await peers.request(destination, stamped, peerTimeoutMs)
+      }
+      return true
     } catch (error) {
       this.counters.failed++
-      this.options.log.debug('hint hand-off failed', { target, error })
+      this.options.log.debug('hint hand-off failed', { destination, error })
+      const version = staleRingVersion(error)
+      if (version !== undefined) {
+        await topology.adopt(version, destination).catch((adoptError: unknown) => {
+          this.options.log.debug('adopting a newer topology failed', { error: adoptError })
+        })
+      }
       return false
     }
-    if (await store.deleteHintIfEqual(target, entry.address, entry.record)) {
-      this.counters.delivered++
-    }
-    return true
   }
 
   /** Waits until both buckets allow this hint, then takes from both. */

@@ -9,11 +9,17 @@
  * members whose record the tombstone descends, or compare-and-delete (`kv.reap`) the record on
  * every member that holds exactly the tombstone. A member that does not answer keeps every
  * key of the round alive.
+ *
+ * While ownership moves, the nodes that must hold exactly the tombstone are the partition's
+ * holders in both rings (`holders`), and a round acts only if this node still acts on the
+ * topology version it checked under; its requests carry that version and are fenced like any
+ * replica request, so no member answers for a ring it has left behind.
  */
 
 import type { Clock, Timer } from '../../env/clock.js'
 import type { Logger } from '../../env/log.js'
 import type { PeerTransport } from '../../env/transport.js'
+import { stampBody } from '../../replication/fencing.js'
 import {
   decodeReapCheckAnswer,
   KV_MESSAGE_TYPES,
@@ -25,8 +31,10 @@ import type { Liveness } from '../../replication/plan.js'
 import { isReapable, type ReapReport, reapVerdict } from '../../replication/reaping.js'
 import { encodeKeyRecord, type KeyRecord } from '../../replication/record.js'
 import type { KeyspaceRef } from '../../replication/requests.js'
-import { partitionForKey, partitionsOf, preferenceList, type Ring } from '../../ring/index.js'
+import { partitionForKey, partitionsOf } from '../../ring/index.js'
+import { holders, type Topology } from '../../ring/topology.js'
 import type { DataKey } from '../../storage/layout.js'
+import type { TopologyView } from '../topology/view.js'
 import type { ReplicaStore } from './store.js'
 
 /** Records scanned per round at most. */
@@ -38,7 +46,7 @@ export interface ReaperOptions {
   readonly selfId: string
   /** Every member of the cluster, this node included. */
   readonly members: readonly string[]
-  readonly ring: Ring
+  readonly topology: TopologyView
   /** The eventual keyspaces. */
   readonly keyspaces: readonly KeyspaceRef[]
   readonly store: ReplicaStore
@@ -66,16 +74,13 @@ interface Candidate {
 
 export class TombstoneReaper {
   readonly counters: ReaperCounters = { rounds: 0, reaped: 0, repaired: 0, kept: 0 }
-  private readonly partitions: readonly number[]
   /** Where the scan resumes: an index into partitions × keyspaces, and a key. */
   private cursor = { slot: 0, after: '' }
   private timer: Timer | undefined
   private running = false
   private stopped = false
 
-  constructor(private readonly options: ReaperOptions) {
-    this.partitions = partitionsOf(options.ring, options.selfId, 1).map((place) => place.partition)
-  }
+  constructor(private readonly options: ReaperOptions) {}
 
   start(): void {
     this.arm()
@@ -103,25 +108,29 @@ export class TombstoneReaper {
     this.running = true
     try {
       this.counters.rounds++
-      const candidates = await this.collect()
+      const topology = this.options.topology.topology()
+      const candidates = await this.collect(topology)
       if (candidates.length === 0) return
-      const reports = await this.gatherReports(candidates)
-      await this.act(candidates, reports)
+      const reports = await this.gatherReports(candidates, topology.version)
+      // Reports taken under a ring this node has left behind may miss a new holder.
+      if (this.options.topology.topology().version !== topology.version) return
+      await this.act(candidates, reports, topology)
     } finally {
       this.running = false
     }
   }
 
   /** Reapable tombstones from a bounded slice of this node's first-primary partitions. */
-  private async collect(): Promise<Candidate[]> {
-    const { keyspaces, store, clock, graceMs } = this.options
-    const slots = this.partitions.length * keyspaces.length
+  private async collect(topology: Topology): Promise<Candidate[]> {
+    const { keyspaces, store, clock, graceMs, selfId } = this.options
+    const partitions = partitionsOf(topology.current, selfId, 1).map((place) => place.partition)
+    const slots = partitions.length * keyspaces.length
     const candidates: Candidate[] = []
     let scanned = 0
     for (let step = 0; step <= slots && slots > 0; step++) {
       if (candidates.length >= REAP_BATCH_MAX || scanned >= SCAN_RECORDS_MAX) break
       const slot = this.cursor.slot % slots
-      const partition = this.partitions[Math.floor(slot / keyspaces.length)] as number
+      const partition = partitions[Math.floor(slot / keyspaces.length)] as number
       const keyspace = keyspaces[slot % keyspaces.length] as KeyspaceRef
       const records = await store.recordsAfter(
         partition,
@@ -144,6 +153,7 @@ export class TombstoneReaper {
   /** Every member's report on every candidate, by key index; a silent member has none. */
   private async gatherReports(
     candidates: readonly Candidate[],
+    version: number,
   ): Promise<Map<string, ReapReport>[]> {
     const { members, selfId, peers, peerTimeoutMs } = this.options
     const reports = candidates.map(() => new Map<string, ReapReport>())
@@ -159,7 +169,7 @@ export class TombstoneReaper {
               type: KV_MESSAGE_TYPES.reapCheck,
               keys: message.keys.map((address) => [address.keyspace, address.key]),
             }
-            const answer = await peers.request(member, body, peerTimeoutMs)
+            const answer = await peers.request(member, stampBody(body, version), peerTimeoutMs)
             answers = decodeReapCheckAnswer(answer, candidates.length)
           }
         } catch (error) {
@@ -177,22 +187,21 @@ export class TombstoneReaper {
   private async act(
     candidates: readonly Candidate[],
     reports: readonly Map<string, ReapReport>[],
+    topology: Topology,
   ): Promise<void> {
-    const { ring, members } = this.options
+    const { members } = this.options
     const deletes = new Map<string, Candidate[]>()
     const repairs: Promise<unknown>[] = []
     candidates.forEach((candidate, index) => {
-      const primaries = preferenceList(
-        ring,
-        candidate.address.partition,
-        candidate.keyspace.replicas,
-      )
+      const primaries = holders(topology, candidate.address.partition, candidate.keyspace.replicas)
       const verdict = reapVerdict(candidate.record, primaries, members, reports[index] ?? new Map())
       if (verdict.kind === 'keep') {
         this.counters.kept++
       } else if (verdict.kind === 'repair') {
         this.counters.repaired += verdict.nodes.length
-        for (const node of verdict.nodes) repairs.push(this.repair(node, candidate))
+        for (const node of verdict.nodes) {
+          repairs.push(this.repair(node, candidate, topology.version))
+        }
       } else {
         for (const holder of verdict.holders) {
           const entries = deletes.get(holder) ?? []
@@ -203,11 +212,11 @@ export class TombstoneReaper {
     })
     await Promise.allSettled([
       ...repairs,
-      ...[...deletes].map(([holder, entries]) => this.reap(holder, entries)),
+      ...[...deletes].map(([holder, entries]) => this.reap(holder, entries, topology.version)),
     ])
   }
 
-  private repair(node: string, candidate: Candidate): Promise<unknown> {
+  private repair(node: string, candidate: Candidate, version: number): Promise<unknown> {
     const { selfId, store, peers, peerTimeoutMs } = this.options
     const sync = candidate.keyspace.durability === 'sync'
     if (node === selfId) return store.merge(candidate.address, candidate.record, sync)
@@ -217,10 +226,14 @@ export class TombstoneReaper {
       key: candidate.address.key,
       record: encodeKeyRecord(candidate.record),
     }
-    return peers.request(node, body, peerTimeoutMs)
+    return peers.request(node, stampBody(body, version), peerTimeoutMs)
   }
 
-  private async reap(holder: string, entries: readonly Candidate[]): Promise<void> {
+  private async reap(
+    holder: string,
+    entries: readonly Candidate[],
+    version: number,
+  ): Promise<void> {
     const { selfId, peers, peerTimeoutMs } = this.options
     if (holder === selfId) {
       const message: ReapMessage = {
@@ -237,15 +250,16 @@ export class TombstoneReaper {
         encodeKeyRecord(entry.record),
       ]),
     }
-    await peers.request(holder, body, peerTimeoutMs)
+    await peers.request(holder, stampBody(body, version), peerTimeoutMs)
   }
 
   /** Answers a reap check: for each key, whether any hint of it is here, and this node's record. */
   async check(message: ReapCheckMessage): Promise<ReapReport[]> {
-    const { store, members, ring } = this.options
+    const { store, members } = this.options
+    const { partitionCount } = this.options.topology.topology().current
     const reports: ReapReport[] = []
     for (const address of message.keys) {
-      const partition = partitionForKey(ring.partitionCount, address.keyspace, address.key)
+      const partition = partitionForKey(partitionCount, address.keyspace, address.key)
       const dataAddress = { partition, keyspace: address.keyspace, key: address.key }
       reports.push({
         hinted: await store.hasHint(dataAddress, members),
@@ -257,12 +271,13 @@ export class TombstoneReaper {
 
   /** Deletes each record that still equals the state the reaper checked; returns the count. */
   async reapLocal(message: ReapMessage): Promise<number> {
-    const { store, ring, keyspaces } = this.options
+    const { store, keyspaces } = this.options
+    const { partitionCount } = this.options.topology.topology().current
     let deleted = 0
     for (const entry of message.entries) {
       const keyspace = keyspaces.find((candidate) => candidate.name === entry.keyspace)
       if (keyspace === undefined) continue
-      const partition = partitionForKey(ring.partitionCount, entry.keyspace, entry.key)
+      const partition = partitionForKey(partitionCount, entry.keyspace, entry.key)
       const address = { partition, keyspace: entry.keyspace, key: entry.key }
       if (await store.deleteIfEqual(address, entry.record, keyspace.durability === 'sync')) {
         deleted++

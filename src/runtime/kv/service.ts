@@ -10,6 +10,11 @@
  *
  * Peer input is validated by src/replication/messages.ts; this file adds what needs the
  * config: known eventual keyspaces, known nodes, partitions of this ring, levels within N.
+ *
+ * Fencing (src/replication/fencing.ts): every replica-bound request is served through
+ * `fenced`, which adopts a newer topology version a request carries before serving it, refuses
+ * one planned under an older version with `stale_ring`, and, for writes, refuses with
+ * `stale_ring` (indefinite) a write applied while this node moved on to a newer version.
  */
 
 import type { KvBackend, KvKeyspace } from '../../api/kv-routes.js'
@@ -21,6 +26,8 @@ import type { Random } from '../../env/random.js'
 import type { PeerTransport } from '../../env/transport.js'
 import { AAE_MESSAGE_TYPES } from '../../replication/antientropy/messages.js'
 import { REPLICAS_MAX } from '../../replication/consistency.js'
+import { fenceVerdict, staleRing, unstampBody } from '../../replication/fencing.js'
+import { HANDOFF_MESSAGE_TYPES } from '../../replication/handoff-messages.js'
 import {
   decodeCoordinate,
   decodeList,
@@ -32,6 +39,7 @@ import {
   KV_MESSAGE_TYPES,
   type MessageLimits,
 } from '../../replication/messages.js'
+import { hintDestinations } from '../../replication/plan.js'
 import { encodeKeyRecord } from '../../replication/record.js'
 import type {
   KeyspaceRef,
@@ -42,7 +50,8 @@ import type {
   WriteOutcome,
   WriteRequest,
 } from '../../replication/requests.js'
-import type { Ring } from '../../ring/index.js'
+import { holdsDigests } from '../../replication/witness.js'
+import { holders } from '../../ring/topology.js'
 import type { StorageEngine } from '../../storage/engine.js'
 import type { GroupCommitter } from '../../storage/group-commit.js'
 import { USER_KEY_BYTES_MAX } from '../../storage/layout.js'
@@ -50,11 +59,13 @@ import { decodeCausalContextToken } from '../../versioning/context-token.js'
 import { AntiEntropy, type AntiEntropyCounters } from '../antientropy/anti-entropy.js'
 import { ObservedReplicaStore } from '../antientropy/observed-store.js'
 import type { PeerRouter } from '../peer-router.js'
+import { Handoff } from '../topology/transfer-wiring.js'
+import type { TopologyView, TransferStatus } from '../topology/view.js'
 import { Coordinator, type CoordinatorCounters } from './coordinator.js'
 import { DotCounter } from './dot-counter.js'
 import { type HintReplayCounters, HintReplayer, type LivenessEvents } from './hints.js'
 import { type ReaperCounters, TombstoneReaper } from './reaper.js'
-import type { StoreCounters } from './store.js'
+import type { HintEntry, StoreCounters } from './store.js'
 
 export interface KvServiceOptions {
   readonly config: Config
@@ -62,7 +73,8 @@ export interface KvServiceOptions {
   /** The node's durable actor (`<node>.<epoch>`) and this process's boot number. */
   readonly actor: string
   readonly boots: number
-  readonly ring: Ring
+  /** The versioned ring this node acts on (src/runtime/topology/view.ts). */
+  readonly topology: TopologyView
   readonly liveness: LivenessEvents
   readonly peers: PeerTransport
   readonly router: PeerRouter
@@ -85,6 +97,8 @@ export interface KvLiveCounters {
   readonly reaper: Readonly<ReaperCounters> | undefined
   readonly inflightRequests: number
   readonly repairsInFlight: number
+  /** Peer requests refused because they were planned under an older topology version. */
+  readonly requestsFenced: number
 }
 
 interface Running {
@@ -93,6 +107,8 @@ interface Running {
   readonly reaper: TombstoneReaper
   /** Undefined when replication.antiEntropy.enabled is false. */
   readonly antiEntropy: AntiEntropy | undefined
+  /** Partition transfers and cleanup (src/runtime/topology/transfer-wiring.ts). */
+  readonly handoff: Handoff
 }
 
 export class KvService implements KvBackend {
@@ -101,6 +117,7 @@ export class KvService implements KvBackend {
   private running: Running | undefined
   private inflight = 0
   private stopped = false
+  private fencedCount = 0
 
   constructor(private readonly options: KvServiceOptions) {
     const { config } = options
@@ -121,7 +138,7 @@ export class KvService implements KvBackend {
 
   /** Counts hints, leases dot counters and starts hint replay and reaping. */
   async open(): Promise<void> {
-    const { config, selfId, ring, liveness, peers, clock, log } = this.options
+    const { config, selfId, topology, liveness, peers, clock, log } = this.options
     await this.store.open()
     const counter = await DotCounter.open(this.options.storage)
     const others = config.nodes.map((node) => node.id).filter((id) => id !== selfId)
@@ -129,7 +146,7 @@ export class KvService implements KvBackend {
       selfId,
       actor: this.options.actor,
       boots: this.options.boots,
-      ring,
+      topology,
       liveness,
       peers,
       clock,
@@ -148,6 +165,13 @@ export class KvService implements KvBackend {
       store: this.store,
       peers,
       liveness,
+      topology,
+      route: (target, entry) => this.hintRoute(coordinator, target, entry),
+      acceptLocal: async (entry) => {
+        const keyspace = this.keyspace(entry.address.keyspace)
+        if (keyspace === undefined) return
+        await coordinator.acceptReplica(keyspace, entry.address, entry.record, undefined)
+      },
       clock,
       log,
       intervalMs: config.replication.hintReplayIntervalMs,
@@ -159,7 +183,7 @@ export class KvService implements KvBackend {
     const reaper = new TombstoneReaper({
       selfId,
       members: config.nodes.map((node) => node.id),
-      ring,
+      topology,
       keyspaces: config.keyspaces.filter((keyspace) => keyspace.mode === 'eventual'),
       store: this.store,
       peers,
@@ -171,21 +195,31 @@ export class KvService implements KvBackend {
       peerTimeoutMs: config.requests.peerTimeoutMs,
     })
     const antiEntropy = await this.openAntiEntropy(coordinator)
-    this.running = { coordinator, replayer, reaper, antiEntropy }
+    const handoff = new Handoff({
+      ...this.options,
+      engine: this.options.storage,
+      store: this.store,
+      limits: this.limits,
+      antiEntropy,
+      accept: (keyspace, address, record) =>
+        coordinator.acceptReplica(keyspace, address, record, undefined),
+    })
+    this.running = { coordinator, replayer, reaper, antiEntropy, handoff }
     if (this.stopped) return
     replayer.start()
     reaper.start()
     antiEntropy?.start()
+    await handoff.open()
   }
 
   /** Builds the anti-entropy trees from storage before any request can change a record. */
   private async openAntiEntropy(coordinator: Coordinator): Promise<AntiEntropy | undefined> {
-    const { config, selfId, ring, liveness, peers, clock, random, log, storage } = this.options
+    const { config, selfId, topology, liveness, peers, clock, random, log, storage } = this.options
     const settings = config.replication.antiEntropy
     if (!settings.enabled) return undefined
     const antiEntropy = new AntiEntropy({
       selfId,
-      ring,
+      topology,
       keyspaces: config.keyspaces.filter((keyspace) => keyspace.mode === 'eventual'),
       store: this.store,
       engine: storage,
@@ -206,11 +240,38 @@ export class KvService implements KvBackend {
     return antiEntropy
   }
 
+  /**
+   * Where a hint for `target` goes now: the target while it holds the key's partition, else the
+   * partition's holders (src/replication/plan.ts, `hintDestinations`).
+   */
+  private hintRoute(coordinator: Coordinator, target: string, entry: HintEntry): readonly string[] {
+    const keyspace = this.keyspace(entry.address.keyspace)
+    if (keyspace === undefined) return [target]
+    const owners = holders(
+      this.options.topology.topology(),
+      entry.address.partition,
+      keyspace.replicas,
+    )
+    const witnesses = coordinator.witnessesFor(keyspace, entry.address)
+    return hintDestinations(target, owners, witnesses, holdsDigests(entry.record))
+  }
+
   stop(): void {
     this.stopped = true
     this.running?.replayer.stop()
     this.running?.reaper.stop()
     this.running?.antiEntropy?.stop()
+    this.running?.handoff.stop()
+  }
+
+  /** The transfers this node receives in the latest move (TransferReport). */
+  transfers(): readonly TransferStatus[] {
+    return this.running?.handoff.transfers() ?? []
+  }
+
+  /** Partition handoff, for metrics and tests; undefined before `open()`. */
+  get handoff(): Handoff | undefined {
+    return this.running?.handoff
   }
 
   /** Anti-entropy, for status, metrics and tests; undefined before `open()` or when disabled. */
@@ -277,6 +338,7 @@ export class KvService implements KvBackend {
       coordinator: running === undefined ? {} : { ...running.coordinator.counters },
       reaper: running === undefined ? {} : { ...running.reaper.counters },
       inflightRequests: this.inflight,
+      requestsFenced: this.fencedCount,
     }
   }
 
@@ -296,6 +358,7 @@ export class KvService implements KvBackend {
       reaper: running?.reaper.counters,
       inflightRequests: this.inflight,
       repairsInFlight: running?.coordinator.repairsInFlight ?? 0,
+      requestsFenced: this.fencedCount,
     }
   }
 
@@ -344,64 +407,139 @@ export class KvService implements KvBackend {
     return node
   }
 
+  /**
+   * Serves a replica-bound peer request under ring-version fencing: a request stamped with a
+   * newer version than this node's is served once this node adopted it (from the sender); one
+   * stamped with an older version is refused with `stale_ring` naming this node's. A `write`
+   * is refused the same way, indefinitely (it is stored, not acknowledged), when this node moved
+   * on while applying it, so an acknowledgement under a version precedes acting on the next.
+   * `serve` gets the body without its stamp.
+   */
+  async fenced<T>(
+    from: string,
+    body: Readonly<Record<string, unknown>>,
+    kind: 'read' | 'write',
+    serve: (body: Readonly<Record<string, unknown>>) => Promise<T>,
+  ): Promise<T> {
+    const { topology } = this.options
+    const { version: stamped, body: rest } = unstampBody(body)
+    if (stamped === undefined) return serve(rest)
+    if (fenceVerdict(topology.topology().version, stamped) === 'adopt') {
+      await this.adopt(stamped, from)
+    }
+    const before = topology.topology().version
+    if (fenceVerdict(before, stamped) === 'stale') {
+      this.fencedCount++
+      throw staleRing(before, stamped, true)
+    }
+    const answer = await serve(rest)
+    const after = topology.topology().version
+    if (kind === 'write' && after !== before) {
+      this.fencedCount++
+      throw staleRing(after, stamped, false)
+    }
+    return answer
+  }
+
+  /** Adopts a version a peer named; a version that cannot be fetched is refused, definitely. */
+  private async adopt(version: number, from: string): Promise<void> {
+    try {
+      await this.options.topology.adopt(version, from)
+    } catch (error) {
+      throw new MurmurError('unavailable', `topology version ${version} could not be adopted`, {
+        definite: true,
+        details: { version },
+        cause: error,
+      })
+    }
+  }
+
   private registerPeerHandlers(router: PeerRouter): void {
-    router.register(KV_MESSAGE_TYPES.replicate, async (_from, body) => {
-      const coordinator = this.ready().coordinator
-      const message = decodeReplicate(body, this.limits)
-      const keyspace = this.eventual(message.keyspace)
-      const address = coordinator.addressOf(message.keyspace, message.key)
-      const hintFor = this.member(message.hintFor)
-      const keptValues = await coordinator.acceptReplica(keyspace, address, message.record, hintFor)
-      return { ok: true, keptValues }
-    })
-    router.register(KV_MESSAGE_TYPES.read, async (_from, body) => {
-      const coordinator = this.ready().coordinator
-      const message = decodeRead(body, this.limits)
-      const keyspace = this.eventual(message.keyspace)
-      const address = coordinator.addressOf(message.keyspace, message.key)
-      const hintFor = this.member(message.hintFor)
-      const record = await coordinator.readReplica(keyspace, address, hintFor)
-      return { record: record === undefined ? null : encodeKeyRecord(record) }
-    })
-    router.register(KV_MESSAGE_TYPES.coordinate, (_from, body) =>
-      this.ready().coordinator.runForwarded(body, (message) => this.coordinateForPeer(message)),
+    router.register(KV_MESSAGE_TYPES.replicate, (from, body) =>
+      this.fenced(from, body, 'write', (rest) => this.acceptForPeer(rest)),
     )
-    router.register(KV_MESSAGE_TYPES.list, async (_from, body) => {
-      const coordinator = this.ready().coordinator
-      const message = decodeList(body, this.limits)
-      this.eventual(message.keyspace)
-      if (message.partitions.some((partition) => partition >= this.options.ring.partitionCount)) {
-        throw new MurmurError('invalid_request', 'partition outside the ring')
-      }
-      const { keyspace, partitions, prefix, after, limit } = message
-      const part = await coordinator.listLocal(keyspace, partitions, prefix, after, limit)
-      return { keys: part.keys, frontier: part.frontier ?? null }
-    })
-    router.register(KV_MESSAGE_TYPES.reapCheck, async (_from, body) => {
-      const reaper = this.ready().reaper
-      const message = decodeReapCheck(body, this.limits)
-      for (const address of message.keys) this.eventual(address.keyspace)
-      const reports = await reaper.check(message)
-      return {
-        reports: reports.map((report) => [
-          report.hinted,
-          report.record === undefined ? null : encodeKeyRecord(report.record),
-        ]),
-      }
-    })
-    router.register(KV_MESSAGE_TYPES.reap, async (_from, body) => {
-      const reaper = this.ready().reaper
-      const message = decodeReap(body, this.limits)
-      return { deleted: await reaper.reapLocal(message) }
-    })
-    router.register(AAE_MESSAGE_TYPES.hashes, (_from, body) =>
-      this.readyAntiEntropy().answerHashes(body),
+    router.register(KV_MESSAGE_TYPES.read, (from, body) =>
+      this.fenced(from, body, 'read', (rest) => this.readForPeer(rest)),
     )
-    router.register(AAE_MESSAGE_TYPES.keys, (_from, body) =>
-      this.readyAntiEntropy().answerKeys(body),
+    router.register(KV_MESSAGE_TYPES.coordinate, (from, body) =>
+      this.fenced(from, body, 'read', (rest) =>
+        this.ready().coordinator.runForwarded(rest, (message) => this.coordinateForPeer(message)),
+      ),
     )
-    router.register(AAE_MESSAGE_TYPES.records, (_from, body) =>
-      this.readyAntiEntropy().answerRecords(body),
+    router.register(KV_MESSAGE_TYPES.list, (from, body) =>
+      this.fenced(from, body, 'read', (rest) => this.listForPeer(rest)),
+    )
+    router.register(KV_MESSAGE_TYPES.reapCheck, (from, body) =>
+      this.fenced(from, body, 'read', (rest) => this.reapCheckForPeer(rest)),
+    )
+    router.register(KV_MESSAGE_TYPES.reap, (from, body) =>
+      this.fenced(from, body, 'write', async (rest) => {
+        const reaper = this.ready().reaper
+        const message = decodeReap(rest, this.limits)
+        return { deleted: await reaper.reapLocal(message) }
+      }),
+    )
+    this.registerAntiEntropyHandlers(router)
+  }
+
+  private async acceptForPeer(body: Readonly<Record<string, unknown>>): Promise<unknown> {
+    const coordinator = this.ready().coordinator
+    const message = decodeReplicate(body, this.limits)
+    const keyspace = this.eventual(message.keyspace)
+    const address = coordinator.addressOf(message.keyspace, message.key)
+    const hintFor = this.member(message.hintFor)
+    const keptValues = await coordinator.acceptReplica(keyspace, address, message.record, hintFor)
+    return { ok: true, keptValues }
+  }
+
+  private async readForPeer(body: Readonly<Record<string, unknown>>): Promise<unknown> {
+    const coordinator = this.ready().coordinator
+    const message = decodeRead(body, this.limits)
+    const keyspace = this.eventual(message.keyspace)
+    const address = coordinator.addressOf(message.keyspace, message.key)
+    const hintFor = this.member(message.hintFor)
+    const record = await coordinator.readReplica(keyspace, address, hintFor)
+    return { record: record === undefined ? null : encodeKeyRecord(record) }
+  }
+
+  private async listForPeer(body: Readonly<Record<string, unknown>>): Promise<unknown> {
+    const coordinator = this.ready().coordinator
+    const message = decodeList(body, this.limits)
+    this.eventual(message.keyspace)
+    const { partitionCount } = this.options.topology.topology().current
+    if (message.partitions.some((partition) => partition >= partitionCount)) {
+      throw new MurmurError('invalid_request', 'partition outside the ring')
+    }
+    const { keyspace, partitions, prefix, after, limit } = message
+    const part = await coordinator.listLocal(keyspace, partitions, prefix, after, limit)
+    return { keys: part.keys, frontier: part.frontier ?? null }
+  }
+
+  private async reapCheckForPeer(body: Readonly<Record<string, unknown>>): Promise<unknown> {
+    const reaper = this.ready().reaper
+    const message = decodeReapCheck(body, this.limits)
+    for (const address of message.keys) this.eventual(address.keyspace)
+    const reports = await reaper.check(message)
+    return {
+      reports: reports.map((report) => [
+        report.hinted,
+        report.record === undefined ? null : encodeKeyRecord(report.record),
+      ]),
+    }
+  }
+
+  private registerAntiEntropyHandlers(router: PeerRouter): void {
+    router.register(AAE_MESSAGE_TYPES.hashes, (from, body) =>
+      this.fenced(from, body, 'read', async (rest) => this.readyAntiEntropy().answerHashes(rest)),
+    )
+    router.register(AAE_MESSAGE_TYPES.keys, (from, body) =>
+      this.fenced(from, body, 'read', (rest) => this.readyAntiEntropy().answerKeys(rest)),
+    )
+    router.register(AAE_MESSAGE_TYPES.records, (from, body) =>
+      this.fenced(from, body, 'read', (rest) => this.readyAntiEntropy().answerRecords(rest)),
+    )
+    router.register(HANDOFF_MESSAGE_TYPES.page, (from, body) =>
+      this.fenced(from, body, 'read', (rest) => this.ready().handoff.engine.answerPage(from, rest)),
     )
   }
 

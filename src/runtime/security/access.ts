@@ -8,7 +8,8 @@
  *                          raft, metrics)
  *   readwrite              writes to /v1/kv, /v1/counters and /v1/sets of the token's keyspaces;
  *                          locks (which belong to no keyspace) need a token for '*'
- *   admin                  /v1/debug (fault injection), and everything readwrite may do
+ *   admin                  /v1/admin (topology changes), /v1/debug (fault injection), and
+ *                          everything readwrite may do
  *
  * A missing, malformed or unknown token is 401 `unauthenticated`; a known token without the
  * access or keyspace a request needs is 403 `forbidden`. Tokens are kept as SHA-256 digests
@@ -42,11 +43,17 @@ export interface Requirement {
   readonly keyspace: string | undefined
 }
 
+/** Paths that only an admin token may use, whatever the method. */
+const ADMIN_PREFIXES = ['/v1/admin', '/v1/debug'] as const
+
 /** The access a request needs, or undefined for a public path. */
 export function requirementFor(method: string, path: string): Requirement | undefined {
   if (PUBLIC_PATHS.has(path)) return undefined
-  if (path === '/v1/debug' || path.startsWith('/v1/debug/'))
-    return { access: 'admin', keyspace: ALL_KEYSPACES }
+  for (const prefix of ADMIN_PREFIXES) {
+    if (path === prefix || path.startsWith(`${prefix}/`)) {
+      return { access: 'admin', keyspace: ALL_KEYSPACES }
+    }
+  }
   const writes = !READ_METHODS.has(method.toUpperCase())
   for (const prefix of KEYSPACE_PREFIXES) {
     if (!path.startsWith(prefix)) continue

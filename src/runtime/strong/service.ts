@@ -32,6 +32,7 @@ import {
   type CommandResult,
   KEY_LENGTH_MAX,
   parseResult,
+  type TopologyState,
 } from '../../raft/machine/commands.js'
 import { StrongStateMachine } from '../../raft/machine/state-machine.js'
 import type { StorageEngine } from '../../storage/engine.js'
@@ -86,6 +87,8 @@ export class StrongService {
   /** The leader learned from answers (nodes outside the group have no Raft view of it). */
   private learnedLeader: NodeId = NO_NODE
   private stopped = false
+  /** Told of every change of the replicated topology state (members only). */
+  private topologyListener: ((state: TopologyState) => void) | undefined
   /** Names this process's internal request ids, so a restart never reuses one. */
   private readonly incarnation: string
   private internalRequests = 0
@@ -113,6 +116,8 @@ export class StrongService {
       requestIdsMax: config.raft.requestIdsMax,
       requestIdTtlMs: config.raft.requestIdTtlMs,
     })
+    // Before the runtime restores the latest snapshot, so the listener hears that state too.
+    this.machine.topology.setListener(this.topologyListener)
     this.runtime = new RaftRuntime({
       selfId,
       settings: config.raft,
@@ -133,6 +138,25 @@ export class StrongService {
   stop(): void {
     this.stopped = true
     this.runtime?.stop()
+  }
+
+  /**
+   * Subscribes the node's topology manager to the replicated topology state: it hears each
+   * state as this member applies it (and the one restored at open). Set before `open()`.
+   */
+  setTopologyListener(listener: (state: TopologyState) => void): void {
+    this.topologyListener = listener
+    this.machine?.topology.setListener(listener)
+  }
+
+  /** The topology state as this member has applied it; undefined outside the group. */
+  topologyState(): TopologyState | undefined {
+    return this.machine?.topology.state()
+  }
+
+  /** Whether this node leads the Raft group now. */
+  isLeader(): boolean {
+    return this.runtime?.isLeader === true
   }
 
   /** The strong keyspace named `name`, or undefined (eventual or unknown). */

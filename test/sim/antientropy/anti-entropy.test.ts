@@ -36,6 +36,7 @@ replication:
   reaperIntervalMs: ${reaperIntervalMs}
   hintReplayIntervalMs: 86400000
   antiEntropy: { exchangeIntervalMs: 604800000, segments: 256 }
+topology: { startWaitMs: 0 }
 `
 }
 
@@ -58,7 +59,11 @@ async function remove(sim: SimCluster, node: string, key: string, w: string) {
 }
 
 function recordOn(sim: SimCluster, node: string, key: string) {
-  const partition = partitionForKey(sim.node(node).ring.partitionCount, 'default', key)
+  const partition = partitionForKey(
+    sim.node(node).topology.topology().current.partitionCount,
+    'default',
+    key,
+  )
   return settle(sim, sim.node(node).kv.store.read({ partition, keyspace: 'default', key }), 1000)
 }
 
@@ -196,7 +201,7 @@ describe('anti-entropy exchanges', () => {
   it('a reaped tombstone does not come back through an exchange', async () => {
     const sim = await convergedCluster('aae reaped', config(0, 200, 300))
     // Keys whose first primary, the node that proposes them for reaping, is n3.
-    const ring = sim.node('n1').ring
+    const ring = sim.node('n1').topology.topology().current
     const all = keys('r', 200)
       .filter((key) => preferenceList(ring, partitionForKey(16, 'default', key), 3)[0] === 'n3')
       .slice(0, 8)

@@ -267,6 +267,74 @@ describe('coordination and sloppy quorum', () => {
     const read = await call(sim, primaries[0] as string, 'GET', keyPath(key, 'r=all&pr=3'))
     expect([...observe(read).values].sort()).toEqual(['one', 'two'])
   })
+
+  /**
+   * A fallback coordinates a key, its copy is deleted (as a move's cleanup deletes a partition a
+   * node no longer holds), and it coordinates the key again: the second update must not hide
+   * the first, for plain values (a clock entry covering the earlier dot) and for counters (a
+   * max() merge of the actor's entry).
+   */
+  async function fallbackWithoutItsCopy(
+    key: string,
+    write: (sim: SimCluster, node: string, round: number) => Promise<void>,
+  ): Promise<SimCluster> {
+    const sim = await cluster(5)
+    const primaries = primariesOf(sim, key)
+    const fallback = sim.nodeIds.find((id) => !primaries.includes(id)) as string
+    const outage = async (): Promise<void> => {
+      for (const primary of primaries) await sim.crash(primary)
+      for (const primary of primaries) await untilState(sim, primary, ['dead'])
+    }
+    const heal = async (): Promise<void> => {
+      for (const primary of primaries) await sim.start(primary)
+      await sim.sim.runUntil(() => hintsHeld(sim) === 0, { untilMs: sim.sim.nowMs + 20_000 })
+    }
+    await outage()
+    await write(sim, fallback, 1)
+    await heal()
+    const copy = await localRecord(sim, fallback, key)
+    expect(copy).toBeDefined()
+    const partition = partitionForKey(sim.node(fallback).ring.partitionCount, 'default', key)
+    let deleted: boolean | undefined
+    void sim
+      .node(fallback)
+      .kv.store.deleteIfEqual({ partition, keyspace: 'default', key }, copy ?? {}, true)
+      .then((done) => {
+        deleted = done
+      })
+    await sim.sim.runUntil(() => deleted !== undefined, { untilMs: sim.sim.nowMs + 1_000 })
+    expect(deleted).toBe(true)
+    await outage()
+    await write(sim, fallback, 2)
+    await heal()
+    return sim
+  }
+
+  it('never covers its earlier dots when a fallback coordinates a key whose copy it deleted', async () => {
+    const key = 'moved'
+    const sim = await fallbackWithoutItsCopy(key, async (sim, node, round) => {
+      // Blind writes: the second is concurrent with the first, so both must stay as siblings.
+      const value = round === 1 ? 'one' : 'two'
+      expect((await call(sim, node, 'PUT', keyPath(key, 'w=2'), value)).status).toBe(204)
+    })
+    const primary = primariesOf(sim, key)[0] as string
+    const read = await call(sim, primary, 'GET', keyPath(key, 'r=all&pr=3'))
+    expect([...observe(read).values].sort()).toEqual(['one', 'two'])
+  })
+
+  it('never loses a count when a fallback counts a key whose copy it deleted', async () => {
+    const path = '/v1/counters/default/moved-count'
+    const sim = await fallbackWithoutItsCopy('moved-count', async (sim, node, round) => {
+      const body = JSON.stringify({ increment: round === 1 ? 5 : 1 })
+      const response = await call(sim, node, 'POST', `${path}?w=2`, body, {
+        'content-type': 'application/json',
+      })
+      expect(response.status, response.body).toBe(200)
+    })
+    const primary = primariesOf(sim, 'moved-count')[0] as string
+    const read = await call(sim, primary, 'GET', `${path}?r=all&pr=3`)
+    expect(JSON.parse(read.body)).toEqual({ value: 6 })
+  })
 })
 
 describe('listing', () => {

@@ -48,7 +48,7 @@ function open() {
 function newTrees(engine: MemoryEngine): PartitionTrees {
   return new PartitionTrees({
     selfId: 'n1',
-    ring,
+    topology: { version: 1, current: ring, next: undefined },
     keyspaces: [keyspace],
     depth: 1,
     engine,
@@ -155,5 +155,58 @@ describe('PartitionTrees', () => {
     }
     expect(seen).toEqual(expected)
     expect(expected.length).toBeGreaterThan(3)
+  })
+})
+
+describe('trees following the topology', () => {
+  const grown = buildRing(
+    ['n1', 'n2', 'n3', 'n4'].map((id) => ({ id, zone: id })),
+    { partitionCount: PARTITIONS, replicaSlots: 3, previous: ring },
+  )
+  const treesOf = (selfId: string) =>
+    new PartitionTrees({
+      selfId,
+      topology: { version: 1, current: ring, next: undefined },
+      keyspaces: [keyspace],
+      depth: 1,
+      engine: new MemoryEngine(new MemoryDisk()),
+      clock,
+      log: silentLogger,
+    })
+  const gained = Array.from({ length: PARTITIONS }, (_, partition) => partition).filter(
+    (partition) => grown.preferences[partition]?.includes('n4'),
+  )
+
+  it('a gained partition gets an empty tree at once, rebuilt before its first exchange', () => {
+    const trees = treesOf('n4')
+    expect(trees.slots).toHaveLength(0)
+    trees.sync({ version: 2, current: ring, next: grown }, true)
+    expect(trees.slots.map((slot) => slot.partition)).toEqual(gained)
+    for (const slot of trees.slots) {
+      expect(slot.tree.keyCount).toBe(0)
+      expect(trees.drifted.has(slot)).toBe(true)
+      // Its peers are the partition's other holders, old owners and new alike.
+      const holders = new Set([
+        ...(ring.preferences[slot.partition] ?? []),
+        ...(grown.preferences[slot.partition] ?? []),
+      ])
+      expect(new Set([...slot.peers, 'n4'])).toEqual(holders)
+    }
+  })
+
+  it('a partition lost stays held while moving, then is set aside until dropped', () => {
+    const trees = treesOf('n1')
+    const lost = gained.filter((partition) => !grown.preferences[partition]?.includes('n1'))
+    expect(lost.length).toBeGreaterThan(0)
+    const partition = lost[0] as number
+    trees.sync({ version: 2, current: ring, next: grown }, true)
+    expect(trees.slots).toHaveLength(PARTITIONS)
+    expect(trees.drop('default', partition)).toBe(false)
+    trees.sync({ version: 3, current: grown, next: undefined }, true)
+    expect(trees.slots.map((slot) => slot.partition)).not.toContain(partition)
+    expect(trees.slot('default', partition)?.held).toBe(false)
+    expect(() => trees.slotFor('default', partition, 1)).toThrow(/no tree/)
+    expect(trees.drop('default', partition)).toBe(true)
+    expect(trees.slot('default', partition)).toBeUndefined()
   })
 })

@@ -38,6 +38,7 @@ describe('good files', () => {
         gossipPort: 7101,
         zone: 'default',
         dataDir: '/etc/murmur/data/n1',
+        standby: false,
       },
     ])
     expect(config.seeds).toEqual(['n1'])

@@ -56,6 +56,12 @@ describe('requirements', () => {
     expect(requirementFor('GET', '/v1/kv/carts')).toEqual({ access: 'read', keyspace: 'carts' })
     expect(requirementFor('POST', '/v1/locks/job')).toEqual({ access: 'readwrite', keyspace: '*' })
     expect(requirementFor('GET', '/v1/debug/faults')).toEqual({ access: 'admin', keyspace: '*' })
+    expect(requirementFor('GET', '/v1/admin/topology')).toEqual({ access: 'admin', keyspace: '*' })
+    expect(requirementFor('POST', '/v1/admin/topology/commit')).toEqual({
+      access: 'admin',
+      keyspace: '*',
+    })
+    expect(requirementFor('GET', '/v1/administrator')).toEqual({ access: 'read', keyspace: undefined })
     expect(requirementFor('GET', '/metrics')).toEqual({ access: 'read', keyspace: undefined })
   })
 })

@@ -14,7 +14,15 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { stringify } from 'yaml'
-import { assertBuilt, CLI_PATH, eventually, TestCluster, withTimeout } from '../support/cluster.js'
+import {
+  assertBuilt,
+  CLI_PATH,
+  type CliRun,
+  eventually,
+  runCli as runCliIn,
+  TestCluster,
+  withTimeout,
+} from '../support/cluster.js'
 import { freePorts } from '../support/ports.js'
 
 let dir: string
@@ -28,40 +36,12 @@ afterAll(() => {
   rmSync(dir, { recursive: true, force: true })
 })
 
-interface Run {
-  readonly code: number | null
-  readonly stdout: string
-  readonly stderr: string
-}
-
 function runCli(
   args: readonly string[],
   env: Record<string, string> = {},
   timeoutMs = 15_000,
-): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI_PATH, ...args], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      cwd: dir,
-      env: { ...process.env, ...env },
-    })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString()
-    })
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString()
-    })
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL')
-      reject(new Error(`murmur ${args.join(' ')} did not exit within ${timeoutMs} ms`))
-    }, timeoutMs)
-    child.on('exit', (code) => {
-      clearTimeout(timer)
-      resolve({ code, stdout, stderr })
-    })
-  })
+): Promise<CliRun> {
+  return runCliIn(args, { env, cwd: dir, timeoutMs })
 }
 
 async function writeCluster(
@@ -189,7 +169,7 @@ describe('murmur dev', () => {
 })
 
 describe('user mistakes: one line, exit code 2', () => {
-  const oneLine = (run: Run) =>
+  const oneLine = (run: CliRun) =>
     run.stderr
       .trim()
       .split('\n')
@@ -291,7 +271,7 @@ describe('client commands against a running cluster', () => {
   }, 30_000)
 
   const cli = (...args: string[]) => runCli([...args, '--node', node])
-  const json = (run: Run) => JSON.parse(run.stdout) as Record<string, unknown>
+  const json = (run: CliRun) => JSON.parse(run.stdout) as Record<string, unknown>
 
   it('put and get a value, human and --json; a missing key exits 1', async () => {
     expect((await cli('put', 'default', 'greeting', 'hello')).code).toBe(0)

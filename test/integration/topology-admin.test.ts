@@ -8,45 +8,17 @@
  * every wait is bounded; every process is stopped by PID at the end.
  */
 
-import { spawn } from 'node:child_process'
 import { readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { parse, stringify } from 'yaml'
-import { CLI_PATH, eventually, TestCluster } from '../support/cluster.js'
+import { type CliRun, eventually, runCli, TestCluster } from '../support/cluster.js'
 
 const WAIT_MS = 20_000
 let cluster: TestCluster
 
-interface Run {
-  readonly code: number | null
-  readonly stdout: string
-  readonly stderr: string
-}
-
-function cli(args: readonly string[], timeoutMs = 15_000): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI_PATH, ...args, '--config', cluster.configPath], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, MURMUR_URL: '' },
-    })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString()
-    })
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString()
-    })
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL')
-      reject(new Error(`murmur ${args.join(' ')} did not exit within ${timeoutMs} ms`))
-    }, timeoutMs)
-    child.on('exit', (code) => {
-      clearTimeout(timer)
-      resolve({ code, stdout, stderr })
-    })
-  })
+function cli(args: readonly string[], timeoutMs = 15_000): Promise<CliRun> {
+  return runCli([...args, '--config', cluster.configPath], { env: { MURMUR_URL: '' }, timeoutMs })
 }
 
 async function admin(

@@ -4,6 +4,8 @@
  * timers and in the simulator is a virtual clock driven by the event queue (test/sim).
  */
 
+import { assert } from './assert.js'
+
 export interface Timer {
   /** Cancels the timer; calling it after the timer fired, or twice, does nothing. */
   cancel(): void
@@ -39,5 +41,32 @@ export class SystemClock implements Clock {
 
   defer(callback: () => void): void {
     setImmediate(callback)
+  }
+}
+
+/**
+ * The production clock with an adjustable offset on the wall clock only, for fault injection
+ * (src/runtime/faults.ts): a node whose `wallMs` runs ahead or behind the others, as with a
+ * misconfigured NTP daemon. The monotonic clock and the timers are left alone, because a real
+ * skewed node still measures intervals correctly; only features that read the wall clock
+ * (tombstone times, CRDT idempotency marks, Raft command stamps for lock expiry, status
+ * timestamps) see the skew.
+ */
+export class SkewableClock extends SystemClock {
+  private skewMs = 0
+
+  override wallMs(): number {
+    return Date.now() + this.skewMs
+  }
+
+  /** The current offset of `wallMs` from the system's wall clock, in milliseconds. */
+  wallSkewMs(): number {
+    return this.skewMs
+  }
+
+  /** Sets the offset; 0 restores the system's wall clock. */
+  setWallSkewMs(skewMs: number): void {
+    assert(Number.isSafeInteger(skewMs), `wall clock skew must be an integer, got ${skewMs}`)
+    this.skewMs = skewMs
   }
 }

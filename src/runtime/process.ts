@@ -18,7 +18,7 @@ import { createAdaptorServer } from '@hono/node-server'
 import { pino } from 'pino'
 import { guardedApp } from '../api/app.js'
 import { type Config, findNode, type TlsConfig, tlsFilesFor } from '../config/load.js'
-import { SystemClock } from '../env/clock.js'
+import { SkewableClock, SystemClock } from '../env/clock.js'
 import { errorMessage, MurmurError } from '../env/errors.js'
 import { jsonReplacer, type Logger, type LogLevel } from '../env/log.js'
 import { SeededRandom } from '../env/random.js'
@@ -67,11 +67,13 @@ class Closers {
 
 export async function startNodeProcess(config: Config, nodeId: string): Promise<RunningNode> {
   const self = findNode(config, nodeId)
-  const clock = new SystemClock()
+  const faultsEnabled = process.env[FAULTS_VARIABLE] === '1'
+  // Only a node with fault injection gets a wall clock that the debug route can skew.
+  const clock = faultsEnabled ? new SkewableClock() : new SystemClock()
   const random = new SeededRandom(randomInt(0, 2 ** 32))
   const log = createProcessLogger(config.log.level, nodeId)
   const closers = new Closers()
-  const faults = process.env[FAULTS_VARIABLE] === '1' ? peerFaults(config) : undefined
+  const faults = clock instanceof SkewableClock ? peerFaults(config, clock) : undefined
   const secrets = config.cluster.secret
   const keyring = secrets === undefined ? undefined : Keyring.fromSecrets(secrets.reveal())
   const tls = readTls(tlsFilesFor(config, nodeId))
@@ -81,6 +83,7 @@ export async function startNodeProcess(config: Config, nodeId: string): Promise<
         ? new MemoryEngine()
         : await RocksDbEngine.open(self.dataDir)
     closers.add(() => storage.close())
+    faults?.attachStorage(storage, config.ring.partitions)
     const peers = new TcpTransport({
       localId: self.id,
       clusterName: config.cluster.name,
@@ -204,11 +207,11 @@ function pinoLogger(logger: pino.Logger): Logger {
 }
 
 /** Fault injection, keyed by node id and by the gossip address each node binds. */
-function peerFaults(config: Config): PeerFaults {
+function peerFaults(config: Config, clock: SkewableClock): PeerFaults {
   return new PeerFaults((nodeId) => {
     const node = config.nodes.find((candidate) => candidate.id === nodeId)
     return node === undefined ? undefined : `${node.host}:${node.gossipPort}`
-  })
+  }, clock)
 }
 
 /**

@@ -61,7 +61,10 @@ describe('requirements', () => {
       access: 'admin',
       keyspace: '*',
     })
-    expect(requirementFor('GET', '/v1/administrator')).toEqual({ access: 'read', keyspace: undefined })
+    expect(requirementFor('GET', '/v1/administrator')).toEqual({
+      access: 'read',
+      keyspace: undefined,
+    })
     expect(requirementFor('GET', '/metrics')).toEqual({ access: 'read', keyspace: undefined })
   })
 })

@@ -366,6 +366,30 @@ function normalize(
   return { clock, entries, deferred }
 }
 
+/**
+ * Treats `copies` as one add of `element` made more than once (a keyed update retried through
+ * another coordinator mints a second dot for the same add). Once the clock has seen one copy
+ * and the element no longer holds it, that add was removed or replaced, so every other copy
+ * goes too: a remove that saw one copy removes the add, as it would have without the retry.
+ */
+export function withoutRetiredCopies(
+  state: Orswot,
+  element: string,
+  copies: readonly Dot[],
+): Orswot {
+  const held = state.entries.get(element)
+  if (held === undefined || copies.length < 2) return state
+  const holds = (dot: Dot): boolean => held.some((candidate) => compareDots(candidate, dot) === 0)
+  const retired = copies.some((dot) => contextCovers(state.clock, dot) && !holds(dot))
+  if (!retired) return state
+  const kept = held.filter((dot) => !copies.some((copy) => compareDots(copy, dot) === 0))
+  if (kept.length === held.length) return state
+  const entries = new Map(state.entries)
+  if (kept.length === 0) entries.delete(element)
+  else entries.set(element, kept)
+  return { clock: state.clock, entries, deferred: state.deferred }
+}
+
 /** The present elements in code-unit order. */
 export function value(state: Orswot): string[] {
   return [...state.entries.keys()].sort(compareStrings)

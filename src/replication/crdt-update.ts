@@ -20,7 +20,7 @@ import * as ReplicatedCounter from '../crdt/replicated-counter.js'
 import * as ReplicatedSet from '../crdt/replicated-set.js'
 import { assert } from '../env/assert.js'
 import { MurmurError } from '../env/errors.js'
-import type { Actor, VersionVector } from '../versioning/version-vector.js'
+import type { Actor, Dot, VersionVector } from '../versioning/version-vector.js'
 import { type KeyRecord, type RecordType, recordTypes } from './record.js'
 
 export type CrdtOperation =
@@ -134,9 +134,23 @@ function applySet(
   if (operation.add.length > 0) set = Orswot.addAll(set, environment.actor, operation.add)
   refuseTooMany(state.set, set, environment.setElementsMax)
   const { wallMs, policy } = environment
-  const mark = id === undefined ? undefined : { id, atMs: Math.floor(wallMs) }
+  const mark =
+    id === undefined
+      ? undefined
+      : { id, atMs: Math.floor(wallMs), copies: addedDots(set, operation.add) }
   const next = ReplicatedSet.compact(ReplicatedSet.withSet(state, set, mark), wallMs, policy)
   return { record: { ...current, set: next }, changed: true, replayed: false }
+}
+
+/** The dot each added element holds after an add: the add makes it the element's only one. */
+function addedDots(set: Orswot.Orswot, added: readonly string[]): Map<string, Dot> {
+  const copies = new Map<string, Dot>()
+  for (const element of added) {
+    const dots = set.entries.get(element)
+    assert(dots?.length === 1, 'an added element holds exactly its new dot')
+    copies.set(element, dots[0] as Dot)
+  }
+  return copies
 }
 
 /** Refuses an update that grows a set past the bound (shrinking an oversized one is fine). */

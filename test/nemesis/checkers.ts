@@ -30,13 +30,6 @@ export interface Violation {
 /**
  * Known issues the suite has found, reported and left to be fixed where they live:
  *
- * - `set-retried-add`: a set add whose first attempt had an unknown outcome (applied by one
- *   coordinator, say n1, which could not reach a quorum) and that was retried with the same
- *   Idempotency-Key through another node that had not seen it yet is applied twice, as two
- *   adds with different dots. The answer to the retry holds only the second; a remove sent with
- *   that answer's context removes the second and leaves the first, so the element is back once
- *   the replicas meet: an acknowledged remove of an element whose only acknowledged add it saw
- *   does not hold. (Counters are not affected: keyed updates merge by key.)
  * - `overwritten-sibling`: a value the client overwrote comes back as a sibling *beside* its
  *   last acknowledged value (nothing is lost). A write's answer carries a dotted context (a
  *   vector plus the write's own dot) when siblings remain; a coordinator that overwrites
@@ -49,7 +42,6 @@ export interface Violation {
  *   reads are a violation.
  */
 export const KNOWN_ISSUES = {
-  setRetriedAdd: 'set-retried-add',
   overwrittenSibling: 'overwritten-sibling',
   antiEntropyLag: 'anti-entropy-lag',
 } as const
@@ -167,16 +159,11 @@ export function checkSetElement(
 ): Violation[] {
   const expected = expectedMembership(state)
   if (expected === undefined || finalElements.has(state.element) === expected) return []
-  const retriedAdd = state.updates.some(
-    (update) => update.kind === 'add' && update.retried === true,
-  )
   const violation = {
     check: expected ? 'set-add-wins' : 'set-remove-holds',
     key: `${state.key}:${state.element}`,
     detail: `expected ${expected ? 'present' : 'absent'} after ${describeUpdates(state.updates)}`,
   }
-  // A surviving element that was added by a retried add is the known issue, nothing new.
-  if (!expected && retriedAdd) return [{ ...violation, knownIssue: KNOWN_ISSUES.setRetriedAdd }]
   return [violation]
 }
 

@@ -331,8 +331,32 @@ export const raftView = z.looseObject({
   term: z.number().optional(),
 })
 
+const recordAddress = z.strictObject({ keyspace: z.string(), key: z.string() })
+
 export const faultsBody = z.strictObject({
-  blockPeers: z.array(z.string()).max(1024).describe('Node ids to cut off; [] heals.'),
+  blockPeers: z.array(z.string()).max(1024).optional().describe('Node ids to cut off; [] heals.'),
+  clockSkewMs: z
+    .number()
+    .int()
+    .optional()
+    .describe("Offset of this node's wall clock in ms, within a day either way; 0 restores it."),
+  corruptRecord: recordAddress
+    .optional()
+    .describe("Flips one bit in this node's stored record of the key (404 when none is stored)."),
+})
+
+export const faultsQuery = z.strictObject({
+  keyspace: z.string().optional().describe('With key: describe the stored record of this key.'),
+  key: z.string().optional(),
+})
+
+export const faultsState = z.looseObject({
+  blockPeers: z.array(z.string()),
+  clockSkewMs: z.number().int().optional(),
+  record: z
+    .looseObject({})
+    .optional()
+    .describe("This node's stored record of the key asked about: stored, corrupt, hash, clock."),
 })
 
 export const stats = z.looseObject({})

@@ -146,6 +146,32 @@ describe('sets', () => {
     expect(ReplicatedSet.byteSize(record?.set ?? ReplicatedSet.empty())).toBeLessThan(120)
   })
 
+  it('remove every copy of a keyed add retried elsewhere once a remove saw one of them', async () => {
+    const sim = await cluster(3)
+    const path = '/v1/sets/default/retried'
+    const headers = { 'Idempotency-Key': 'add-e' }
+    sim.pause('n1')
+    // The isolated coordinator applies the add alone and answers with w=one; the client's
+    // retry reaches n2, which has not seen it, and applies it again under another dot.
+    expect(
+      (await call(sim, 'n1', 'POST', `${path}?w=one`, { add: ['e', 'f'] }, headers)).status,
+    ).toBe(200)
+    const retry = await call(sim, 'n2', 'POST', `${path}?w=one`, { add: ['e', 'f'] }, headers)
+    expect(retry.status).toBe(200)
+    expect(retry.headers.get('Idempotent-Replayed')).toBeNull()
+    // A remove of e with the retry answer's context saw the add, so e must go for good.
+    const removed = await call(sim, 'n2', 'POST', path, {
+      remove: ['e'],
+      context: json(retry)['context'],
+    })
+    expect(removed.status).toBe(200)
+    sim.resume('n1')
+    for (const node of ['n1', 'n2', 'n3']) {
+      const read = await call(sim, node, 'GET', `${path}?r=all&repair=blocking`)
+      expect(json(read)).toMatchObject({ elements: ['f'], size: 1 })
+    }
+  })
+
   it('apply a keyed set update once', async () => {
     const sim = await cluster(3)
     const path = '/v1/sets/default/once'

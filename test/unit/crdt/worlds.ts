@@ -16,7 +16,7 @@ import * as ReplicatedCounter from '../../../src/crdt/replicated-counter.js'
 import * as ReplicatedSet from '../../../src/crdt/replicated-set.js'
 import type { DecodeErrorCode } from '../../../src/crdt/validation.js'
 import { assert } from '../../../src/env/assert.js'
-import type { VersionVector } from '../../../src/versioning/version-vector.js'
+import type { Dot, VersionVector } from '../../../src/versioning/version-vector.js'
 
 /** The functions every CRDT module exports, as the generic laws use them. */
 export interface CrdtModule<S> {
@@ -331,7 +331,22 @@ export const replicatedSetType: TypeUnderTest<ReplicatedSet.ReplicatedSet, SetOp
       history.map((held) => held.set),
     )
     if (inner === undefined) return undefined
-    const mark = { id: `${actor}.${history.length}`, atMs: history.length }
+    // An add is keyed by its content, so replicas often apply the same keyed add (a retry
+    // through another coordinator, minting other dots); a remove gets an id of its own.
+    const id =
+      operation.kind === 'add'
+        ? `add-${[...operation.elements].sort().join('+')}`
+        : `${actor}.${history.length}`
+    if (ReplicatedSet.lookup(state, id) !== 'new') return undefined
+    const copies = new Map<string, Dot>()
+    if (operation.kind === 'add') {
+      for (const element of operation.elements) {
+        const dot = inner.state.entries.get(element)?.[0]
+        assert(dot !== undefined, 'an added element holds its new dot')
+        copies.set(element, dot)
+      }
+    }
+    const mark = { id, atMs: history.length, copies }
     return {
       state: ReplicatedSet.withSet(state, inner.state, mark),
       delta: ReplicatedSet.withSet(ReplicatedSet.empty(), inner.delta, mark),

@@ -69,6 +69,24 @@ export function replicationMetrics(source: ReplicationSource): PulledMetric[] {
       'forwardsDeduplicated',
     ),
     counter(
+      'murmur_kv_topology_retries_total',
+      'Requests planned again under a newer ring version a replica named (stale_ring), during topology changes.',
+      'coordinator',
+      'topologyRetries',
+    ),
+    {
+      name: 'murmur_kv_requests_fenced_total',
+      help: 'Peer requests this node refused because they were planned under an older ring version.',
+      type: 'counter',
+      read: () => source.liveCounters().requestsFenced,
+    },
+    counter(
+      'murmur_kv_hints_redirected_total',
+      'Hints delivered to the current holders of their partition because their target no longer holds it.',
+      'hintReplay',
+      'redirected',
+    ),
+    counter(
       'murmur_kv_writes_witness_coordinated_total',
       'Writes this node coordinated as a witness of the key (kept in witness form, value held until a full replica acked).',
       'coordinator',

@@ -398,17 +398,16 @@ export class TransferEngine implements TransferReport {
     this.options.log.info('partition transfer in progress', this.describe(entry.machine))
   }
 
+  /** The log fields of a transfer: its status without the receiver (this node) and times. */
   private describe(machine: TransferMachine): Record<string, unknown> {
-    const { progress, plan } = machine
-    return {
-      version: plan.version,
-      partition: plan.partition,
-      source: machine.source,
-      state: machine.state,
-      keysMoved: progress.keysMoved,
-      bytesMoved: progress.bytesMoved,
-      ...(machine.error === undefined ? {} : { error: machine.error }),
-    }
+    const {
+      receiver: _receiver,
+      startedAt: _startedAt,
+      finishedAt: _finishedAt,
+      error,
+      ...fields
+    } = this.statusOf(machine)
+    return error === undefined ? fields : { ...fields, error }
   }
 
   private statusOf(machine: TransferMachine): TransferStatus {

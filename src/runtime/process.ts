@@ -123,6 +123,10 @@ export async function startNodeProcess(config: Config, nodeId: string): Promise<
       ...(faults === undefined ? {} : { faults }),
     })
     closers.add(() => node.stop())
+    node.membership.onEvent((event) => {
+      if (event.type === 'joined' || event.type === 'alive' || event.type === 'updated')
+        peers.peerReachable(event.member.id)
+    })
     node.metrics.includeProcessMetrics()
     registerSecurityMetrics(node.metrics.registry, {
       gossip: { core: node.membership.core, transportRejections: () => packets.rejectedPackets() },

@@ -29,6 +29,8 @@
  * exponential, jittered from the injected Random). A request to a peer in backoff fails fast
  * with `unavailable` (definite) instead of waiting; the first request after the backoff
  * expired dials again, re-resolving the address, so address changes are picked up there.
+ * Evidence that the peer is back (its own connection to us, or `peerReachable` from
+ * membership) ends the backoff early.
  *
  * Authentication. With a keyring (a cluster secret), a connection first runs the mutual
  * challenge-response of src/runtime/security/peer-auth.ts, and every frame after it, the hello
@@ -557,6 +559,18 @@ export class TcpTransport implements PeerTransport {
     this.linkLostListeners.push(listener)
   }
 
+  /**
+   * Evidence that `peer` is up again (it connected to us, or membership saw it join or come
+   * back): ends its link's backoff, so the next request dials at once instead of failing fast
+   * until a backoff grown while the peer was down expires. The failure count is kept: a peer
+   * that fails again backs off from where it was.
+   */
+  peerReachable(peer: NodeId): void {
+    const link = this.links.get(peer)
+    if (link === undefined || link.connection !== undefined) return
+    link.retryAtMs = 0
+  }
+
   close(): Promise<void> {
     this.closed ??= this.shutdown()
     return this.closed
@@ -938,6 +952,7 @@ export class TcpTransport implements PeerTransport {
     connection.sendNow(encodeEnvelope(helloOkFor(this.localId)))
     connection.openWrites()
     this.emit({ type: 'connected', direction: 'inbound', peer: envelope.body.from })
+    this.peerReachable(envelope.body.from)
   }
 
   private serveRequest(

@@ -278,6 +278,30 @@ describe('TcpTransport', () => {
     expect(events.events.filter((event) => event.type === 'connect_failed')).toHaveLength(1)
   })
 
+  it('ends the backoff when the peer connects to us or is reported reachable', async () => {
+    const longBackoff = { reconnectBackoffMsMin: 60_000, reconnectBackoffMsMax: 60_000 }
+    const a = await startNode('a', echo, longBackoff)
+    const vacant = await startNode('b', echo)
+    const port = vacant.port
+    await vacant.close()
+    expect((await rejection(a.request('b', 'x', 2000))).code).toBe('unavailable')
+    const b = await startNode('b', echo, { listenPort: port })
+    // Still in its minute of backoff: fails fast.
+    expect((await rejection(a.request('b', 'x', 2000))).message).toMatch(/next attempt in/)
+    // b's own connection to a is evidence that b is back.
+    expect(await b.request('a', 'hi', 2000)).toEqual({ from: 'b', body: 'hi' })
+    expect(await a.request('b', 'x', 2000)).toEqual({ from: 'a', body: 'x' })
+
+    // Membership's word is enough too.
+    const c = await startNode('c', echo, longBackoff)
+    await b.close()
+    expect((await rejection(c.request('b', 'x', 2000))).code).toBe('unavailable')
+    await startNode('b', echo, { listenPort: port })
+    expect((await rejection(c.request('b', 'x', 2000))).message).toMatch(/next attempt in/)
+    c.peerReachable('b')
+    expect(await c.request('b', 'x', 2000)).toEqual({ from: 'c', body: 'x' })
+  })
+
   it('refuses a peer from another cluster during the handshake', async () => {
     const events = new EventLog()
     await startNode('b', echo, { onEvent: events.record })

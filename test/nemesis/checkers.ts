@@ -34,9 +34,10 @@ export interface Violation {
  *   last acknowledged value (nothing is lost). A write's answer carries a dotted context (a
  *   vector plus the write's own dot) when siblings remain; a coordinator that overwrites
  *   through such a context without having seen the named dot (it was down or cut off when the
- *   dot was written) cannot cover that dot with its version vector, so replicas keep it. An
- *   overwritten value that comes back *without* the last acknowledged value is still a
- *   violation.
+ *   dot was written) cannot cover that dot with its version vector, so replicas keep it. Such
+ *   a primary now reads the key at quorum before minting; what remains is the case where that
+ *   read fails in time or the named write is held only as a fallback's hint. An overwritten
+ *   value that comes back *without* the last acknowledged value is still a violation.
  * - `anti-entropy-lag`: replicas of a key still differed when the convergence wait ended, and
  *   the final blocking-repair reads made them equal; replicas that still differ after those
  *   reads are a violation.

@@ -234,6 +234,27 @@ describe('coordination and sloppy quorum', () => {
     }
   })
 
+  it('supersedes the write a context names, through a primary that missed it', async () => {
+    const sim = await cluster(3)
+    const key = 'missed'
+    const [first, , missed] = primariesOf(sim, key) as [string, string, string]
+    expect((await call(sim, first, 'PUT', keyPath(key, 'w=all'), 'theirs')).status).toBe(204)
+    sim.faults.isolate(missed, sim.nodeIds)
+    // A blind write beside 'theirs': its answer names it by its dot.
+    const mine = await call(sim, first, 'PUT', keyPath(key), 'v1')
+    expect(mine.status).toBe(204)
+    sim.faults.heal()
+    expect((await localRecord(sim, missed, key))?.kv?.siblings.length).toBe(1)
+    const fetchedBefore = sim.node(missed).kv.coordinator().counters.writesContextFetched
+    const again = await call(sim, missed, 'PUT', keyPath(key), 'v2', {
+      'X-Murmur-Context': observe(mine).context,
+    })
+    expect(again.status).toBe(204)
+    expect(sim.node(missed).kv.coordinator().counters.writesContextFetched).toBe(fetchedBefore + 1)
+    const read = await call(sim, first, 'GET', keyPath(key, 'r=all'))
+    expect([...observe(read).values].sort()).toEqual(['theirs', 'v2'])
+  })
+
   it('repairs a stale primary on read, before the reply when asked to', async () => {
     const sim = await cluster(3)
     const key = 'repaired'

@@ -111,7 +111,7 @@ import type {
 } from '../../replication/requests.js'
 import { holdsDigests, holdsValues, witnessForm } from '../../replication/witness.js'
 import { partitionForKey } from '../../ring/index.js'
-import { holders, readOwners, type Topology } from '../../ring/topology.js'
+import { readOwners, type Topology } from '../../ring/topology.js'
 import type { DataKey } from '../../storage/layout.js'
 import { encodeCausalContextToken } from '../../versioning/context-token.js'
 import { type DottedContext, updateDotted, writeContext } from '../../versioning/dvv.js'
@@ -367,6 +367,12 @@ export class Coordinator {
     return orders
   }
 
+  /** Whether this node owns the key's partition in either ring (it keeps the key's data). */
+  holdsKey(keyspace: KeyspaceRef, address: DataKey): boolean {
+    const { selfId } = this.options
+    return this.ordersFor(keyspace, address).sets.some((order) => order.primaries.includes(selfId))
+  }
+
   /**
    * The nodes that keep a key in witness form: witnesses in every owner set listing them
    * (empty in a keyspace without witnesses).
@@ -610,12 +616,11 @@ export class Coordinator {
    * resolves it).
    */
   private async learnNamedWrites(request: WriteRequest): Promise<void> {
-    const { selfId, peerTimeoutMs, log } = this.options
+    const { peerTimeoutMs, log } = this.options
     const dots = request.context.dots
     if (dots.length === 0) return
     const address = this.addressOf(request.keyspace.name, request.key)
-    if (!holders(this.topology(), address.partition, request.keyspace.replicas).includes(selfId))
-      return
+    if (!this.holdsKey(request.keyspace, address)) return
     const own = await this.readLocal(address)
     if (own === undefined) return
     const clock = kvState(own).clock
@@ -811,9 +816,7 @@ export class Coordinator {
           }
         : { kind: 'tombstone', deletedAtMs: Math.floor(clock.wallMs()) }
     const sync = request.keyspace.durability === 'sync'
-    const holder = holders(this.topology(), address.partition, request.keyspace.replicas).includes(
-      selfId,
-    )
+    const holder = this.holdsKey(request.keyspace, address)
     const minted = await store.update(
       address,
       (current, corrupt) => {

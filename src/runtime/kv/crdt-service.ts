@@ -31,7 +31,6 @@ import {
 import { applyCrdtUpdate, type UpdateVerdict } from '../../replication/crdt-update.js'
 import { isEmptyRecord } from '../../replication/record.js'
 import type { KeyspaceRef, ReadOutcome, ReadRequest } from '../../replication/requests.js'
-import { holders } from '../../ring/topology.js'
 import type { DataKey } from '../../storage/layout.js'
 import { ACTOR_BYTES_MAX } from '../../versioning/version-vector.js'
 import type { PeerRouter } from '../peer-router.js'
@@ -156,7 +155,7 @@ export class CrdtService {
       setElementsMax: config.limits.setElementsMax,
     }
     const coordinator = kv.coordinator()
-    const holder = holders(coordinator.topology(), address.partition, request.keyspace.replicas)
+    const holder = coordinator.holdsKey(request.keyspace, address)
     return kv.store.update(
       address,
       (current, corrupt) => {
@@ -164,7 +163,7 @@ export class CrdtService {
         // As for plain writes (strangerActor): a fallback without a copy of the key may have
         // counted under this actor before a move deleted its copy; a fresh actor cannot
         // collide with those entries, so the update is not lost to a max() merge.
-        const stranger = !holder.includes(this.options.selfId) && isEmptyRecord(current)
+        const stranger = !holder && isEmptyRecord(current)
         const verdict = applyCrdtUpdate(
           current,
           request.update,

@@ -26,7 +26,12 @@ import type { Random } from '../../env/random.js'
 import type { PeerTransport } from '../../env/transport.js'
 import { AAE_MESSAGE_TYPES } from '../../replication/antientropy/messages.js'
 import { REPLICAS_MAX } from '../../replication/consistency.js'
-import { fenceVerdict, staleRing, unstampBody } from '../../replication/fencing.js'
+import {
+  fenceVerdict,
+  RING_VERSION_FIELD,
+  staleRing,
+  unstampBody,
+} from '../../replication/fencing.js'
 import { HANDOFF_MESSAGE_TYPES } from '../../replication/handoff-messages.js'
 import {
   decodeCoordinate,
@@ -413,16 +418,24 @@ export class KvService implements KvBackend {
    * stamped with an older version is refused with `stale_ring` naming this node's. A `write`
    * is refused the same way, indefinitely (it is stored, not acknowledged), when this node moved
    * on while applying it, so an acknowledgement under a version precedes acting on the next.
-   * `serve` gets the body without its stamp.
+   * `serve` gets the body without its stamp. A request without a stamp comes from a node that
+   * predates fencing and is served unfenced, except where `stampRequired` (message types that
+   * came with fencing, whose senders always stamp them): there it is invalid_request.
    */
   async fenced<T>(
     from: string,
     body: Readonly<Record<string, unknown>>,
     kind: 'read' | 'write',
     serve: (body: Readonly<Record<string, unknown>>) => Promise<T>,
+    stampRequired = false,
   ): Promise<T> {
     const { topology } = this.options
     const { version: stamped, body: rest } = unstampBody(body)
+    if (stamped === undefined && stampRequired) {
+      throw new MurmurError('invalid_request', `${RING_VERSION_FIELD} is required`, {
+        definite: true,
+      })
+    }
     if (stamped === undefined) return serve(rest)
     if (fenceVerdict(topology.topology().version, stamped) === 'adopt') {
       await this.adopt(stamped, from)
@@ -539,7 +552,13 @@ export class KvService implements KvBackend {
       this.fenced(from, body, 'read', (rest) => this.readyAntiEntropy().answerRecords(rest)),
     )
     router.register(HANDOFF_MESSAGE_TYPES.page, (from, body) =>
-      this.fenced(from, body, 'read', (rest) => this.ready().handoff.engine.answerPage(from, rest)),
+      this.fenced(
+        from,
+        body,
+        'read',
+        (rest) => this.ready().handoff.engine.answerPage(from, rest),
+        true,
+      ),
     )
   }
 

@@ -221,6 +221,32 @@ describe('partition handoff', () => {
     }
   }, 120_000)
 
+  it('answers only transfer pages stamped with a ring version', async () => {
+    const run = await startRun('handoff stamped pages', 0)
+    const { cluster } = run
+    await load(cluster, 40, 0)
+    moveAll(run, run.moving)
+    const [plan] = receivedTransfers(run.moving, 'n4', [
+      { name: 'default', replicas: 3, witnesses: 0 },
+    ])
+    const source = plan?.sources[0]
+    expect(source).toBeDefined()
+    const page = { type: 'transfer.page', keyspace: 'default', partition: plan?.partition }
+    const ask = (body: Record<string, unknown>) =>
+      settle(
+        cluster,
+        cluster.node('n4').env.peers.request(source as string, { ...page, ...body }, 1000),
+        5000,
+      ).then(
+        (answer) => ({ answer, code: undefined }),
+        (error: { code?: string }) => ({ answer: undefined, code: error.code }),
+      )
+    expect((await ask({ after: '', limit: 8 })).code).toBe('invalid_request')
+    const stamped = await ask({ after: '', limit: 8, ringVersion: run.moving.version })
+    expect(stamped.code).toBeUndefined()
+    expect(stamped.answer).toMatchObject({ complete: expect.any(Boolean) })
+  }, 60_000)
+
   it("cleanup removes the old owner's copy only after the move settled and the grace passed", async () => {
     const run = await startRun('handoff cleanup', 0)
     const { cluster } = run

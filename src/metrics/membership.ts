@@ -53,6 +53,31 @@ export function gossipRejectionsMetric(source: GossipRejectionSource): PulledMet
   }
 }
 
+/** What the UDP transport counts of datagrams it dropped itself. */
+export interface GossipDropCounters {
+  /** Datagrams over `gossip.packetBytesMax`, outgoing (after sealing) or incoming. */
+  readonly oversizeDropped: number
+  /** Datagrams the socket failed to send, or whose address did not parse. */
+  readonly sendErrors: number
+}
+
+/** Datagrams the transport dropped, by reason: a gossip message too large is never sent. */
+export function gossipDropsMetric(counters: () => GossipDropCounters): PulledMetric {
+  return {
+    name: 'murmur_gossip_packets_dropped_total',
+    help: 'Gossip datagrams the transport dropped: over gossip.packetBytesMax (oversize) or failed sends (send_error).',
+    type: 'counter',
+    labelNames: ['reason'],
+    read: () => {
+      const { oversizeDropped, sendErrors } = counters()
+      return [
+        [{ reason: 'oversize' }, oversizeDropped],
+        [{ reason: 'send_error' }, sendErrors],
+      ]
+    },
+  }
+}
+
 export function membershipMetrics(source: MembershipSource): PulledMetric[] {
   const counter = (
     name: string,

@@ -22,6 +22,8 @@ import { SkewableClock, SystemClock } from '../env/clock.js'
 import { errorMessage, MurmurError } from '../env/errors.js'
 import { jsonReplacer, type Logger, type LogLevel } from '../env/log.js'
 import { SeededRandom } from '../env/random.js'
+import { gossipDropsMetric } from '../metrics/membership.js'
+import { registerPulled } from '../metrics/pulled.js'
 import { registerSecurityMetrics } from '../metrics/security.js'
 import type { StorageEngine } from '../storage/engine.js'
 import { MemoryEngine } from '../storage/memory.js'
@@ -128,6 +130,7 @@ export async function startNodeProcess(config: Config, nodeId: string): Promise<
         peers.peerReachable(event.member.id)
     })
     node.metrics.includeProcessMetrics()
+    registerPulled(node.metrics.registry, gossipDropsMetric(() => packets.counters))
     registerSecurityMetrics(node.metrics.registry, {
       gossip: { core: node.membership.core, transportRejections: () => packets.rejectedPackets() },
       peerRejections: () => peers.rejectionCounts(),

@@ -35,6 +35,7 @@ const UDP_PAYLOAD_BYTES_MAX = 65_507
 const LIVE = ['n1', 'n2', 'n3']
 const CAPTURED_MAX = 200
 const REJECTED_METRIC = 'murmur_gossip_packets_rejected_total'
+const DROPPED_METRIC = 'murmur_gossip_packets_dropped_total'
 const KEYS = Array.from({ length: 10 }, (_, index) => `fuzz-${index}`)
 
 const clusters: TestCluster[] = []
@@ -163,7 +164,7 @@ function randomBytes(random: Random, length: number): Uint8Array {
 
 /**
  * Whether the rejection metric must count a datagram of `kind`. Oversized datagrams are dropped
- * by the UDP transport before any parsing, under a counter no metric exposes yet; replayed
+ * by the UDP transport before any parsing and counted by the dropped metric instead; replayed
  * captures are genuine datagrams that may open and be ignored rather than rejected; without a
  * secret, well-formed nonsense may be accepted as a claim (an unknown member's alive is a join).
  */
@@ -258,12 +259,14 @@ async function attack(cluster: TestCluster, context: FuzzContext, random: Random
   const secret = context.keyring !== undefined
   const sent = new Map<Kind, number>()
   const mustReject = new Map<string, number>()
+  const oversized = new Map<string, number>()
   for (const target of LIVE) {
     const port = cluster.node(target).peerPort
     for (let index = 0; index < DATAGRAMS_PER_NODE; index++) {
       const kind = pick(random, KINDS)
       sent.set(kind, (sent.get(kind) ?? 0) + 1)
       if (counted(kind, secret)) mustReject.set(target, (mustReject.get(target) ?? 0) + 1)
+      if (kind === 'oversized') oversized.set(target, (oversized.get(target) ?? 0) + 1)
       await send(attacker, datagram(random, kind, context, target), port)
       if (index % BATCH_DATAGRAMS === BATCH_DATAGRAMS - 1) await sleep(5)
     }
@@ -272,7 +275,7 @@ async function attack(cluster: TestCluster, context: FuzzContext, random: Random
   console.log(
     `[gossip-fuzz] seed ${SEED} secret=${secret} sent ${kinds}, captured ${context.captured.length}`,
   )
-  return mustReject
+  return { mustReject, oversized }
 }
 
 /**
@@ -308,11 +311,13 @@ async function fuzz(secret: boolean): Promise<void> {
   const { cluster, context } = await prepare(secret, random)
   const before = new Map<string, Member[]>()
   const rejectedBefore = new Map<string, number>()
+  const droppedBefore = new Map<string, number>()
   for (const id of LIVE) {
     before.set(id, await view(cluster, id))
     rejectedBefore.set(id, await metric(cluster, id, REJECTED_METRIC))
+    droppedBefore.set(id, await metric(cluster, id, DROPPED_METRIC))
   }
-  const mustReject = await attack(cluster, context, random)
+  const { mustReject, oversized } = await attack(cluster, context, random)
   // Let the forged claims play out: suspicion timeouts in the local preset are a few seconds.
   await sleep(3000)
   for (const id of LIVE) {
@@ -324,6 +329,12 @@ async function fuzz(secret: boolean): Promise<void> {
     )
     // Loopback UDP under load may drop a few datagrams before the node reads them.
     expect(rejected, `${id} counted the rejections`).toBeGreaterThanOrEqual(expected * 0.9)
+    const dropped = (await metric(cluster, id, DROPPED_METRIC)) - (droppedBefore.get(id) ?? 0)
+    const sentOversized = oversized.get(id) ?? 0
+    expect(dropped, `${id} counted the oversized datagrams`).toBeGreaterThanOrEqual(
+      sentOversized * 0.9,
+    )
+    expect(dropped, `${id} counted only those`).toBeLessThanOrEqual(sentOversized)
   }
   for (const key of KEYS) {
     const response = await cluster.request(pick(random, LIVE), `/v1/kv/default/${key}?r=quorum`)

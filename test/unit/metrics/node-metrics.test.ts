@@ -83,8 +83,12 @@ describe('node metrics', () => {
     const documented = documentedMetrics()
     expect(exposed.filter((name) => !documented.has(name))).toEqual([])
     // Registered by the node process around the transports it opens (src/runtime/process.ts),
-    // not by the in-process node; test/integration/security.test.ts scrapes it.
-    const processOnly = new Set(['murmur_peer_connections_rejected_total'])
+    // not by the in-process node; test/integration/security.test.ts and gossip-fuzz.test.ts
+    // scrape them.
+    const processOnly = new Set([
+      'murmur_peer_connections_rejected_total',
+      'murmur_gossip_packets_dropped_total',
+    ])
     const missing = [...documented].filter((name) => !families.has(name) && !processOnly.has(name))
     expect(missing).toEqual([])
     expect(families.get('murmur_http_request_duration_seconds')?.type).toBe('histogram')

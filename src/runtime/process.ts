@@ -130,7 +130,10 @@ export async function startNodeProcess(config: Config, nodeId: string): Promise<
         peers.peerReachable(event.member.id)
     })
     node.metrics.includeProcessMetrics()
-    registerPulled(node.metrics.registry, gossipDropsMetric(() => packets.counters))
+    registerPulled(
+      node.metrics.registry,
+      gossipDropsMetric(() => packets.counters),
+    )
     registerSecurityMetrics(node.metrics.registry, {
       gossip: { core: node.membership.core, transportRejections: () => packets.rejectedPackets() },
       peerRejections: () => peers.rejectionCounts(),

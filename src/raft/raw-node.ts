@@ -12,6 +12,9 @@
  *      (skipping empty normal entries, the leaders' no-ops), and answer each of
  *      `rd.readStates` once the state machine has applied its index;
  *   5. call `advance()`.
+ * Committed entries that were durable locally before the Ready (below its first entry) may be
+ * applied while step 2 is still in flight: they are committed, so nothing can take them back,
+ * and their answers need not wait for the fsync of the entries that follow them.
  * Inputs may be fed between `ready()` and `advance()`; their effects wait for the next Ready.
  * Ready is not called again before `advance()`, and while one is outstanding `hasReady()` is
  * false. Every message in a Ready depends only on state in that Ready or earlier ones, so a

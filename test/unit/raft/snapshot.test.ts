@@ -111,6 +111,27 @@ describe('MemoryRaftStorage', () => {
     expect(all.ok && all.value).toHaveLength(3)
   })
 
+  it('hands out copies, so appends that replace the tail leave entries read earlier alone', () => {
+    const storage = new MemoryRaftStorage()
+    storage.append([normal(1, 1), normal(2, 1), normal(3, 1)])
+    const before = storage.entries(1, 4, 10_000)
+    storage.append([normal(2, 2), normal(3, 2), normal(4, 2)])
+    expect(before.ok && before.value.map((entry) => entry.term)).toEqual([1, 1, 1])
+    const after = storage.entries(1, 5, 10_000)
+    expect(after.ok && after.value.map((entry) => entry.term)).toEqual([1, 2, 2, 2])
+    expect(storage.createSnapshot(2, { voters: ['a'], learners: [] }, new Uint8Array())).toEqual({
+      ok: true,
+    })
+    expect(storage.compact(2)).toEqual({ ok: true })
+    storage.append([normal(5, 3)])
+    const tail = storage.entries(3, 6, 10_000)
+    expect(tail.ok && tail.value.map((entry) => [entry.index, entry.term])).toEqual([
+      [3, 2],
+      [4, 2],
+      [5, 3],
+    ])
+  })
+
   it('replaces a conflicting tail on append and the whole log on applySnapshot', () => {
     const storage = new MemoryRaftStorage()
     storage.append([normal(1, 1), normal(2, 1), normal(3, 1)])

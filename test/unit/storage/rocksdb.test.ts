@@ -7,7 +7,7 @@
  * an engine already holds. Every directory is removed afterwards.
  */
 
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
@@ -99,5 +99,28 @@ describe('RocksDbEngine.open', () => {
     } finally {
       await engine.close()
     }
+  })
+
+  it('writes the WAL uncompressed unless asked to compress it', async () => {
+    const walBytes = async (directory: string, walCompression?: boolean): Promise<number> => {
+      const engine = await RocksDbEngine.open(
+        directory,
+        walCompression === undefined ? {} : { walCompression },
+      )
+      try {
+        const value = new Uint8Array(1000).fill(97)
+        for (let index = 0; index < 100; index++) {
+          const key = Uint8Array.of(1, index)
+          await engine.write([{ type: 'put', key, value }], { sync: false })
+        }
+        return readdirSync(directory)
+          .filter((name) => name.endsWith('.log'))
+          .reduce((total, name) => total + statSync(join(directory, name)).size, 0)
+      } finally {
+        await engine.close()
+      }
+    }
+    expect(await walBytes(join(root, 'plain'))).toBeGreaterThan(100_000)
+    expect(await walBytes(join(root, 'compressed'), true)).toBeLessThan(50_000)
   })
 })

@@ -96,6 +96,12 @@ function leadershipMetrics(source: RaftSource): PulledMetric[] {
       'Times this node saw a new leader take over.',
       'leaderChanges',
     ),
+    viewCounter(
+      source,
+      'murmur_raft_commit_notices_replaced_total',
+      'Commit notices (appends without entries) this leader held and replaced by the next append to the same follower.',
+      'emptyAppendsReplaced',
+    ),
     viewGauge(source, 'murmur_raft_term', 'Current Raft term.', (view) => view.status.term),
     viewGauge(
       source,

@@ -178,6 +178,8 @@ describe('node metrics', () => {
     expect(sumOf(leader, 'murmur_raft_proposals_received_total')).toBe(4)
     expect(sumOf(leader, 'murmur_raft_proposals_committed_total')).toBe(4)
     expect(sumOf(leader, 'murmur_raft_commit_latency_seconds_count')).toBe(4)
+    // Each write's append carried the commit notice the previous write left held.
+    expect(sumOf(leader, 'murmur_raft_commit_notices_replaced_total')).toBeGreaterThan(0)
     expect(sumOf(leader, 'murmur_raft_term')).toBeGreaterThan(0)
     expect(sumOf(leader, 'murmur_raft_role', { role: 'leader' })).toBe(1)
     expect(leader.get('murmur_raft_replica_match_index')?.samples.length).toBe(3)

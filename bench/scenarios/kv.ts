@@ -6,6 +6,10 @@
  * QUORUM PUT, QUORUM GET and ONE GET on murmur, PUT on etcd, GET / on hono, each `runs` times
  * in alternating order; the report keeps the medians.
  *
+ * A third anchor, the replicated-write floor (bench/anchors/fanout-floor.ts), runs the same PUT
+ * load on three bare Node.js processes that only frame each write to the two others and answer
+ * after one echo: the ceiling any Node.js Dynamo-style store reaches with this load shape here.
+ *
  * Targets this scenario reports on: QUORUM PUT ≥ 3× etcd PUT; ONE GET ≥ 0.6× hono; p99 ≤ 20 ms
  * at 32 connections. Everything runs on this machine, load generator included.
  */
@@ -113,6 +117,40 @@ async function stopEtcd(cluster: EtcdCluster): Promise<void> {
   rmSync(cluster.dir, { recursive: true, force: true })
 }
 
+/** Three fan-out floor processes (bench/anchors/fanout-floor.ts); returns their HTTP urls. */
+async function startFloor(): Promise<{ urls: string[]; children: ChildProcess[] }> {
+  const ports = await freePorts(6)
+  const httpPorts = ports.slice(0, 3)
+  const peerPorts = ports.slice(3)
+  const children = httpPorts.map((httpPort, index) =>
+    spawn(
+      process.execPath,
+      [
+        join(REPO_ROOT, 'dist-bench/bench/anchors/fanout-floor.js'),
+        String(httpPort),
+        String(peerPorts[index]),
+        ...peerPorts.filter((_, other) => other !== index).map(String),
+      ],
+      { stdio: 'ignore' },
+    ),
+  )
+  const urls = httpPorts.map((port) => `http://127.0.0.1:${port}`)
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const answers = await Promise.all(
+      urls.map((url) =>
+        fetch(`${url}/probe`, { method: 'PUT', body: 'x' }).then(
+          (response) => response.status,
+          () => 0,
+        ),
+      ),
+    )
+    if (answers.every((status) => status === 204)) return { urls, children }
+    await sleep(100)
+  }
+  await Promise.all(children.map((child) => stopProcess(child)))
+  throw new Error('the fan-out floor did not start')
+}
+
 /** Writes every key of the key space once, so GETs find values. */
 async function preload(url: string): Promise<void> {
   const value = 'v'.repeat(VALUE_BYTES)
@@ -186,6 +224,8 @@ function ratioRows(series: readonly Series[]): (string | number)[][] {
       `ONE GET ÷ hono hello-world, ${connections} connections (target ≥ 0.6)`,
       round(get / hono, 2),
     ])
+    const floor = medianRps(find(`fan-out floor PUT c${connections}`))
+    rows.push([`fan-out floor PUT ÷ etcd PUT, ${connections} connections`, round(floor / etcd, 2)])
   }
   for (const op of ['QUORUM PUT', 'QUORUM GET', 'ONE GET']) {
     const p99 = median(find(`murmur ${op} c32`).results.map((result) => result.p99Ms))
@@ -209,10 +249,13 @@ export const kvScenario: Scenario = {
     const [honoPort] = await freePorts(1)
     const hono = await startHonoAnchor(honoPort as number)
     let etcd: EtcdCluster | undefined
+    let floor: { urls: string[]; children: ChildProcess[] } | undefined
     try {
       await cluster.startAll()
       for (const node of cluster.nodes) await cluster.waitFor(node.id, '/ready', 20_000)
       etcd = await startEtcd()
+      floor = await startFloor()
+      const floorUrls = floor.urls
       const urls = cluster.nodes.map((node) => node.url)
       await preload(urls[0] as string)
       const seconds = options.durationSeconds
@@ -230,6 +273,10 @@ export const kvScenario: Scenario = {
         {
           label: `etcd PUT c${connections}`,
           measure: () => etcdLoad(etcdUrl, connections, seconds),
+        },
+        {
+          label: `fan-out floor PUT c${connections}`,
+          measure: () => murmurLoad(floorUrls, connections, seconds, 'put', 'w=quorum'),
         },
         {
           label: `murmur QUORUM PUT c${connections}`,
@@ -267,6 +314,7 @@ export const kvScenario: Scenario = {
         notes: [
           'Three murmur nodes, three etcd members, the hono anchor and wrk share the same machine. Load on murmur is spread over its three nodes as clients of a leaderless store spread it (one wrk thread per node, connections divided evenly, one latency histogram); etcd is measured through its leader, which every etcd write goes through; hono is one process.',
           "QUORUM PUT waits for two of three replicas to fsync (durability sync); etcd PUT waits for a Raft majority to fsync its WAL. Each murmur PUT writes a new key: a PUT without a context on a key that holds a value becomes its sibling, so blind overwrites of the GETs' 10000 keys would pile up siblings run after run (earlier runs of this scenario did, and slowed down round by round); etcd overwrites its 10000 keys.",
+          "The fan-out floor is three bare Node.js processes (node:http, no framework) that frame each PUT to the two others over TCP and answer after one echo, with no storage, versioning or validation (bench/anchors/fanout-floor.ts): what a Node.js store of this shape could reach on this machine, so the distance between it and murmur QUORUM PUT is murmur's own cost.",
           'Reads ask only the replicas their level needs, the receiving node first: ONE GET is answered from the receiving node alone, QUORUM GET asks it and one peer; synced writes fdatasync the WAL on the thread pool, one sync per group-commit batch. Writes received by a node that is not a primary of the key are forwarded to one.',
           "Bounds, from CPU profiles of an earlier run that drove n1 alone (8 s, --cpu-prof): ONE GET saturated n1 (5% idle) while n2 and n3 idled; its largest self times were the response's writev syscall (16%) and the RocksDB point read (11%, about 30 µs each), the rest spread over HTTP parsing, routing, msgpack and the context token. QUORUM PUT left n1 24% idle and the replicas 65-70% idle: it was bound by the coordinator's CPU and by its serial path (local fdatasync, then the replicas' fdatasync), which the dot-uniqueness rule requires (src/runtime/kv/coordinator.ts).",
           'Spreading the load over the three nodes gives the cluster both cores; in runs that drove n1 alone, QUORUM PUT reached 0.66× etcd and ONE GET 0.21× hono.',
@@ -276,6 +324,7 @@ export const kvScenario: Scenario = {
     } finally {
       await stopProcess(hono)
       if (etcd !== undefined) await stopEtcd(etcd)
+      await Promise.all((floor?.children ?? []).map((child) => stopProcess(child)))
       await cluster.destroy()
     }
   },

@@ -27,6 +27,7 @@
 
 import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
+import type { ClusterRingView } from '../../src/api/cluster-routes.js'
 import { holdsValues } from '../../src/replication/witness.js'
 import { partitionForKey } from '../../src/ring/index.js'
 import { KEY_RECORD_TYPE } from '../../src/runtime/kv/store.js'
@@ -358,22 +359,10 @@ function throughputRatios(series: readonly Series[]): (string | number)[][] {
 
 // Availability.
 
-interface RingAnswer {
-  readonly partitions: number
-  readonly keyspaces: readonly {
-    readonly name: string
-    readonly partitions: readonly {
-      readonly partition: number
-      readonly full: readonly string[]
-      readonly witnesses: readonly string[]
-    }[]
-  }[]
-}
-
 /** The victim's role for a key: a full replica, a witness, or not a replica of it. */
 type Role = 'full' | 'witness' | 'none'
 
-function roleOf(ring: RingAnswer, keyspace: KeyspaceName, key: string): Role {
+function roleOf(ring: ClusterRingView, keyspace: KeyspaceName, key: string): Role {
   const partition = partitionForKey(ring.partitions, keyspace, key)
   const place = ring.keyspaces
     .find((candidate) => candidate.name === keyspace)
@@ -398,7 +387,7 @@ interface PassResult {
  */
 async function availabilityPass(
   urls: readonly string[],
-  ring: RingAnswer,
+  ring: ClusterRingView,
   keyspace: KeyspaceName,
   pass: string,
 ): Promise<PassResult> {
@@ -447,7 +436,7 @@ interface Availability {
 /** Kills the victim, runs a pass at once and another once the survivors see it dead. */
 async function measureAvailability(cluster: TestCluster): Promise<Availability> {
   const survivors = cluster.nodes.filter((node) => node.id !== VICTIM).map((node) => node.url)
-  const ring = (await cluster.json('n1', '/v1/cluster/ring')).body as RingAnswer
+  const ring = (await cluster.json('n1', '/v1/cluster/ring')).body as ClusterRingView
   const killedMs = performance.now()
   await cluster.kill(VICTIM)
   // Detection is watched while the first pass runs, so its time is not the pass's length.

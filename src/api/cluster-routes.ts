@@ -6,6 +6,8 @@
 
 import type { Hono } from 'hono'
 import { MurmurError } from '../env/errors.js'
+import type { ReplicaRoles } from '../ring/queries.js'
+import type { RingNode } from '../ring/ring.js'
 import { VERSION } from '../version.js'
 import type { ApiEnv, RouteModule } from './app.js'
 
@@ -21,6 +23,22 @@ export interface MemberView {
   readonly lastChangeAt: string | null
 }
 
+/** The body of GET /v1/cluster/ring: the current ring, and each keyspace's replica roles. */
+export interface ClusterRingView {
+  readonly version: number
+  readonly partitions: number
+  readonly nodes: readonly RingNode[]
+  readonly keyspaces: readonly {
+    readonly name: string
+    readonly mode: 'eventual' | 'strong'
+    readonly replicas: number
+    readonly witnesses: number
+    /** Empty for a strong keyspace. */
+    readonly partitions: readonly ({ readonly partition: number } & ReplicaRoles)[]
+  }[]
+  readonly preferences: readonly { readonly partition: number; readonly nodes: readonly string[] }[]
+}
+
 export interface ClusterSource {
   readonly clusterName: string
   readonly nodeId: string
@@ -28,7 +46,7 @@ export interface ClusterSource {
   members(): readonly MemberView[]
   /** Extra per-node status sections (membership counters, ring version, raft...). */
   status(): Readonly<Record<string, unknown>>
-  ring(): unknown
+  ring(): ClusterRingView
 }
 
 export function clusterRoutes(source: ClusterSource): RouteModule {
@@ -54,6 +72,6 @@ export function clusterRoutes(source: ClusterSource): RouteModule {
         ...source.status(),
       }),
     )
-    app.get('/v1/cluster/ring', (c) => c.json(source.ring() as object))
+    app.get('/v1/cluster/ring', (c) => c.json(source.ring()))
   }
 }

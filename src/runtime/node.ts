@@ -15,7 +15,12 @@
 import type { Hono } from 'hono'
 import type { ApiEnv } from '../api/app.js'
 import { createApp } from '../api/app.js'
-import { type ClusterSource, clusterRoutes, type MemberView } from '../api/cluster-routes.js'
+import {
+  type ClusterRingView,
+  type ClusterSource,
+  clusterRoutes,
+  type MemberView,
+} from '../api/cluster-routes.js'
 import { crdtRoutes } from '../api/crdt-routes.js'
 import { faultRoutes } from '../api/fault-routes.js'
 import { kvRoutes } from '../api/kv-routes.js'
@@ -427,7 +432,7 @@ export class MurmurNode {
     }
   }
 
-  private ringView(): unknown {
+  private ringView(): ClusterRingView {
     const topology = this.topology.topology()
     const ring = topology.current
     return {

@@ -8,6 +8,8 @@
 
 import { rmSync } from 'node:fs'
 import { join } from 'node:path'
+import type { ClusterRingView } from '../../src/api/cluster-routes.js'
+import type { ReplicaRoles } from '../../src/ring/queries.js'
 import type { TestCluster } from '../support/cluster.js'
 import type { Violation } from './checkers.js'
 import { call, sleep } from './http.js'
@@ -20,22 +22,6 @@ export interface RecordInspection {
   readonly hash: string | null
 }
 
-export interface ReplicaRoles {
-  readonly full: readonly string[]
-  readonly witnesses: readonly string[]
-}
-
-interface RingView {
-  readonly keyspaces: readonly {
-    readonly name: string
-    readonly partitions: readonly {
-      readonly partition: number
-      readonly full: readonly string[]
-      readonly witnesses: readonly string[]
-    }[]
-  }[]
-}
-
 const DEBUG_PATH = '/v1/debug/faults'
 const HEAL_ATTEMPTS_MAX = 20
 const REPAIR_WAIT_MS = 15_000
@@ -46,7 +32,7 @@ export class Nemesis {
   /** Corruptions injected, and how many of them were counted in metrics and repaired. */
   readonly corruption = { injected: 0, detected: 0, repaired: 0 }
   private readonly paused = new Set<string>()
-  private ring: RingView | undefined
+  private ring: ClusterRingView | undefined
 
   constructor(
     private readonly cluster: TestCluster,
@@ -167,7 +153,7 @@ export class Nemesis {
     const inspection = await this.inspect(probe, keyspace, key)
     if (this.ring === undefined) {
       const answer = await call(this.cluster, probe, '/v1/cluster/ring')
-      if (answer?.status === 200) this.ring = JSON.parse(answer.text) as RingView
+      if (answer?.status === 200) this.ring = JSON.parse(answer.text) as ClusterRingView
     }
     const space = this.ring?.keyspaces.find((candidate) => candidate.name === keyspace)
     const place = space?.partitions.find((entry) => entry.partition === inspection?.partition)

@@ -25,7 +25,7 @@ function testApp(ready = true) {
         readiness: () => ({ ready, reasons: ready ? [] : ['joining'] }),
         members: () => [],
         status: () => ({ extra: 1 }),
-        ring: () => ({ version: 1 }),
+        ring: () => ({ version: 1, partitions: 0, nodes: [], keyspaces: [], preferences: [] }),
       }),
       (routes) => {
         routes.put('/echo/:name', async (c) =>

@@ -13,6 +13,8 @@ import { ERROR_CODES, MurmurError } from '../../../src/env/errors.js'
 import { createLogger, type LogRecord } from '../../../src/env/log.js'
 import { VERSION } from '../../../src/version.js'
 
+const RING = { version: 1, partitions: 0, nodes: [], keyspaces: [], preferences: [] }
+
 function testApp(ready = true) {
   const logged: LogRecord[] = []
   const app = createApp({
@@ -25,7 +27,7 @@ function testApp(ready = true) {
         readiness: () => ({ ready, reasons: ready ? [] : ['joining'] }),
         members: () => [],
         status: () => ({ extra: 1 }),
-        ring: () => ({ version: 1, partitions: 0, nodes: [], keyspaces: [], preferences: [] }),
+        ring: () => RING,
       }),
       (routes) => {
         routes.put('/echo/:name', async (c) =>
@@ -67,7 +69,7 @@ describe('REST skeleton', () => {
       members: [],
       extra: 1,
     })
-    expect(await json(await app.request('/v1/cluster/ring'))).toEqual({ version: 1 })
+    expect(await json(await app.request('/v1/cluster/ring'))).toEqual(RING)
   })
 
   it('answers 503 with reasons while not ready', async () => {

@@ -128,6 +128,34 @@ function readOutcome(answer: Answer | undefined): Outcome {
   return answer?.status === 200 || answer?.status === 404 ? 'ok' : 'fail'
 }
 
+/** A CRDT client's read of one key through `node`, counted under `type`. */
+async function readCrdt(
+  context: ClientContext,
+  type: 'counter' | 'set',
+  node: string,
+  path: string,
+): Promise<void> {
+  const answer = await call(context.cluster, node, path)
+  context.counts.add(type, 'get', readOutcome(answer), answer)
+}
+
+/** A CRDT client's update: POSTed with its own Idempotency-Key on every attempt (`retried`). */
+function updateCrdt(
+  context: ClientContext,
+  random: Random,
+  node: string,
+  path: string,
+  update: unknown,
+  idempotencyKey: string,
+): Promise<RetriedOutcome> {
+  const init = {
+    method: 'POST',
+    body: JSON.stringify(update),
+    headers: { 'Idempotency-Key': idempotencyKey },
+  }
+  return retried(context, random, node, (target) => call(context.cluster, target, path, init))
+}
+
 // Registers (plain values of eventual and witness keyspaces) ---------------------------------
 
 export interface RegisterWrite {
@@ -311,19 +339,16 @@ export class CounterClient {
   private async step(node: string): Promise<void> {
     const tally = pick(this.random, this.tallies)
     const path = `/v1/counters/${this.keyspace}/${tally.key}?timeout=${REQUEST_TIMEOUT_MS}`
-    if (this.random.chance(0.25)) {
-      const answer = await call(this.context.cluster, node, path)
-      this.context.counts.add('counter', 'get', readOutcome(answer), answer)
-      return
-    }
+    if (this.random.chance(0.25)) return readCrdt(this.context, 'counter', node, path)
     const amount = 1 + this.random.int(9)
     const decrement = this.random.chance(0.3)
-    const body = JSON.stringify(decrement ? { decrement: amount } : { increment: amount })
-    const headers = {
-      'Idempotency-Key': `${this.context.runTag}-c${this.client}-${++this.sequence}`,
-    }
-    const { outcome, answer } = await retried(this.context, this.random, node, (target) =>
-      call(this.context.cluster, target, path, { method: 'POST', body, headers }),
+    const { outcome, answer } = await updateCrdt(
+      this.context,
+      this.random,
+      node,
+      path,
+      decrement ? { decrement: amount } : { increment: amount },
+      `${this.context.runTag}-c${this.client}-${++this.sequence}`,
     )
     this.context.counts.add('counter', 'update', outcome, answer)
     const delta = decrement ? -amount : amount
@@ -385,26 +410,18 @@ export class SetClient {
   private async step(node: string): Promise<void> {
     const state = pick(this.random, this.elements)
     const path = `/v1/sets/${this.keyspace}/${state.key}?timeout=${REQUEST_TIMEOUT_MS}`
-    if (this.random.chance(0.2)) {
-      const answer = await call(this.context.cluster, node, path)
-      this.context.counts.add('set', 'get', readOutcome(answer), answer)
-      return
-    }
+    if (this.random.chance(0.2)) return readCrdt(this.context, 'set', node, path)
     // Remove only with the context of the add that is known to hold the element.
     const kind = state.addContext === undefined ? 'add' : 'remove'
-    const body = JSON.stringify(
-      kind === 'add'
-        ? { add: [state.element] }
-        : { remove: [state.element], context: state.addContext },
-    )
-    const headers = {
-      'Idempotency-Key': `${this.context.runTag}-s${this.client}-${++this.sequence}`,
-    }
-    const { outcome, answer, retriedAfterUnknown } = await retried(
+    const { outcome, answer, retriedAfterUnknown } = await updateCrdt(
       this.context,
       this.random,
       node,
-      (target) => call(this.context.cluster, target, path, { method: 'POST', body, headers }),
+      path,
+      kind === 'add'
+        ? { add: [state.element] }
+        : { remove: [state.element], context: state.addContext },
+      `${this.context.runTag}-s${this.client}-${++this.sequence}`,
     )
     this.context.counts.add('set', kind, outcome, answer)
     state.updates.push(retriedAfterUnknown ? { kind, outcome, retried: true } : { kind, outcome })

@@ -20,7 +20,12 @@ let page: Page
 const pageErrors: string[] = []
 
 beforeAll(async () => {
-  cluster = await TestCluster.create({ nodes: 3, file: { gossip: { preset: 'local' } } })
+  // A suspicion of at least 6 s (twice the local preset's): the page polls once a second, and
+  // on a loaded machine a 3 s suspect window could pass between two of its refreshes.
+  cluster = await TestCluster.create({
+    nodes: 3,
+    file: { gossip: { preset: 'local', suspicionMult: 6 } },
+  })
   await cluster.startAll()
   browser = await chromium.launch({ executablePath: CHROMIUM, timeout: 60_000 })
   page = await browser.newPage({ viewport: { width: 1400, height: 1000 } })

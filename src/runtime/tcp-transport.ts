@@ -20,8 +20,9 @@
  * have been delivered); requests still queued fail with definite: true.
  *
  * Queues and backpressure. Frames wait in a per-connection queue while the connection is
- * dialing or the socket is not writable. Frames produced in one event-loop turn are written in
- * one corked batch (one writev). Past `queueBytesMax` (queued plus socket-buffered bytes) a new
+ * dialing or the socket is not writable. Frames are written in corked batches (one writev): the
+ * first frames of an event-loop turn as soon as the code that queued them returns, the rest of
+ * the turn's frames together at its end. Past `queueBytesMax` (queued plus socket-buffered bytes) a new
  * request fails at once with `overloaded` (definite) and a notification is dropped; an inbound
  * connection whose reader lets answers pile up past the same limit is closed.
  *
@@ -230,7 +231,9 @@ interface QueuedFrame {
 
 /**
  * One socket in either direction: frame decoding, envelope validation, a write queue that is
- * held until the handshake opens it and flushed in one corked batch per event-loop turn.
+ * held until the handshake opens it and flushed in corked batches: the first frames of an
+ * event-loop turn once the code that queued them returns (a microtask), later ones together at
+ * the end of the turn, so an idle link adds no wait and a busy one still writes few batches.
  * Payloads are sealed as they are written, not when queued, because a sealed channel numbers
  * frames in write order and a queued request that settled meanwhile is skipped.
  */
@@ -251,6 +254,8 @@ class FramedConnection {
   private handshakeHandler: ((payload: Uint8Array) => void) | undefined
   private writesOpen = false
   private flushScheduled = false
+  /** A flush was scheduled earlier in this event-loop turn. */
+  private flushedThisTurn = false
   private awaitingDrain = false
   private closing = false
   private closeReason: string | undefined
@@ -394,7 +399,17 @@ class FramedConnection {
     if (!this.writesOpen || this.flushScheduled || this.awaitingDrain) return
     if (this.queue.length === 0) return
     this.flushScheduled = true
-    this.clock.defer(() => this.flush())
+    if (this.flushedThisTurn) {
+      this.clock.defer(() => this.flush())
+      return
+    }
+    // The first flush of a turn goes out as soon as the code that queued the frames is done;
+    // frames queued later in the same turn are gathered into one more flush at its end.
+    this.flushedThisTurn = true
+    this.clock.defer(() => {
+      this.flushedThisTurn = false
+    })
+    queueMicrotask(() => this.flush())
   }
 
   private flush(): void {

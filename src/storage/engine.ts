@@ -32,12 +32,22 @@ export interface StorageStats {
   readonly memtableBytes?: number
 }
 
+export interface WriteOptions {
+  readonly sync: boolean
+  /**
+   * With `sync`: wait for the disk on the calling thread where the engine would otherwise wait
+   * off it. The event loop stops for the sync and is spared the hand-off to another thread and
+   * back; for a caller whose next step waits on this write and whose loop has little else to do.
+   */
+  readonly inline?: boolean
+}
+
 export interface StorageEngine {
   readonly kind: 'rocksdb' | 'memory'
   get(key: Bytes): Promise<Bytes | undefined>
   getMany(keys: readonly Bytes[]): Promise<(Bytes | undefined)[]>
   /** Applies every op atomically. With `sync`, resolves only once the batch is durable. */
-  write(ops: readonly WriteOp[], options: { readonly sync: boolean }): Promise<void>
+  write(ops: readonly WriteOp[], options: WriteOptions): Promise<void>
   /** Entries in key order (or reverse order) within `range`. */
   iterate(range: KeyRange): AsyncIterable<readonly [Bytes, Bytes]>
   stats(): Promise<StorageStats>

@@ -20,7 +20,14 @@
 
 import { assert, assertNonNegativeInteger } from '../env/assert.js'
 import { MurmurError } from '../env/errors.js'
-import type { Bytes, KeyRange, StorageEngine, StorageStats, WriteOp } from './engine.js'
+import type {
+  Bytes,
+  KeyRange,
+  StorageEngine,
+  StorageStats,
+  WriteOp,
+  WriteOptions,
+} from './engine.js'
 import {
   assertKeyRange,
   assertWriteOps,
@@ -169,7 +176,7 @@ export class MemoryEngine implements StorageEngine {
     })
   }
 
-  async write(ops: readonly WriteOp[], options: { readonly sync: boolean }): Promise<void> {
+  async write(ops: readonly WriteOp[], options: WriteOptions): Promise<void> {
     const state = this.open('write')
     assertWriteOps(ops)
     for (const op of ops) {

@@ -6,11 +6,13 @@
  * (0.3 to 10 ms on the development machine, about 2 ms median under load). So a synced batch
  * is written unsynced and the WAL is then made durable from libuv's thread pool
  * (src/storage/wal-sync.ts, `syncOnPool`); the promise resolves only after that, and one
- * fdatasync covers every batch written before it started. A failed fdatasync fails the engine
- * for writes. Callers that write often go through a GroupCommitter, which keeps collecting
- * writes while a batch syncs, so one fdatasync serves every write that arrived meanwhile. `flush()` syncs the WAL by writing a synced delete
- * of a key under the engine's reserved tag: the WAL is sequential, so every earlier write
- * becomes durable with it.
+ * fdatasync covers every batch written before it started. A write marked `inline` syncs inside
+ * the binding instead, for a caller that waits on it with nothing else to do (a lightly loaded
+ * Raft follower's log). A failed fdatasync fails the engine for writes. Callers that write
+ * often go through a GroupCommitter, which keeps collecting writes while a batch syncs, so one
+ * fdatasync serves every write that arrived meanwhile. `flush()` syncs the WAL by writing a
+ * synced delete of a key under the engine's reserved tag: the WAL is sequential, so every
+ * earlier write becomes durable with it.
  *
  * Reads. Reads of up to `synchronousReadKeysMax` keys run on the calling thread (`_getManySync`)
  * and larger ones on the libuv pool. Measured on the development machine (100k keys of 200
@@ -33,7 +35,14 @@ import { access, mkdir } from 'node:fs/promises'
 import { type RocksIteratorOptions, RocksLevel } from '@nxtedition/rocksdb'
 import { assert, assertNonNegativeInteger } from '../env/assert.js'
 import { errorMessage, MurmurError } from '../env/errors.js'
-import type { Bytes, KeyRange, StorageEngine, StorageStats, WriteOp } from './engine.js'
+import type {
+  Bytes,
+  KeyRange,
+  StorageEngine,
+  StorageStats,
+  WriteOp,
+  WriteOptions,
+} from './engine.js'
 import { asBuffer, assertKeyRange, assertWriteOps, engineClosedError } from './engine-support.js'
 import { ENGINE_RESERVED_TAG } from './layout.js'
 import { type WalSyncCounters, WalSyncer } from './wal-sync.js'
@@ -136,14 +145,14 @@ export class RocksDbEngine implements StorageEngine {
     return this.readMany(keys, 'getMany')
   }
 
-  async write(ops: readonly WriteOp[], options: { readonly sync: boolean }): Promise<void> {
+  async write(ops: readonly WriteOp[], options: WriteOptions): Promise<void> {
     this.assertOpen('write')
     assertWriteOps(ops)
     if (ops.length === 0) {
       if (options.sync) await this.flush()
       return
     }
-    await this.writeBatch(ops, options.sync)
+    await this.writeBatch(ops, options.sync, options.inline === true)
   }
 
   async *iterate(range: KeyRange): AsyncIterable<readonly [Bytes, Bytes]> {
@@ -234,7 +243,7 @@ export class RocksDbEngine implements StorageEngine {
     }
   }
 
-  private async writeBatch(ops: readonly WriteOp[], sync: boolean): Promise<void> {
+  private async writeBatch(ops: readonly WriteOp[], sync: boolean, inline = false): Promise<void> {
     let batch: ReturnType<RocksLevel['batch']> | undefined
     try {
       batch = this.db.batch()
@@ -243,7 +252,7 @@ export class RocksDbEngine implements StorageEngine {
         else batch.del(asBuffer(op.key))
       }
       if (this.walFailure !== undefined) throw this.walFailure
-      const onPool = sync && this.options.syncOnPool
+      const onPool = sync && this.options.syncOnPool && !inline
       await batch.write({ sync: sync && !onPool })
       if (onPool) await this.syncWal()
     } catch (error) {

@@ -1,7 +1,7 @@
 /**
  * Goal: a write acknowledged with `sync: true` survives kill -9 of the process that made it,
- * whether it went straight to the RocksDB engine or through group commit, and a directory held
- * by a live process is refused with a clear error.
+ * whether it went straight to the RocksDB engine (its fdatasync on the thread pool or inline) or
+ * through group commit, and a directory held by a live process is refused with a clear error.
  * Method: a child Node process (an inline ESM script importing the compiled engine from dist/)
  * writes checksummed records and prints each key only after its write resolved. The parent
  * reads those acknowledgements, tries to open the same directory while the child holds it,
@@ -27,13 +27,16 @@ const distStorage = join(repositoryRoot, 'dist', 'storage')
 const ACKS_BEFORE_KILL = 200
 const WAIT_MS_MAX = 10_000
 const KEYSPACE = 'durability'
+/** Synced writes straight to the engine, on the loop's thread (`inline`), or through group commit. */
+const MODES = ['direct', 'inline', 'grouped'] as const
+type Mode = (typeof MODES)[number]
 
 function keyOf(index: number): Uint8Array {
   return dataKey(index % 64, KEYSPACE, `key-${index}`)
 }
 
 /** The child: writes records forever (bounded to 20 s), printing `ack <i>` after each write. */
-function childScript(directory: string, mode: 'direct' | 'grouped'): string {
+function childScript(directory: string, mode: Mode): string {
   const url = (file: string): string => JSON.stringify(pathToFileURL(join(distStorage, file)).href)
   return `
     import { RocksDbEngine } from ${url('rocksdb.js')}
@@ -48,9 +51,9 @@ function childScript(directory: string, mode: 'direct' | 'grouped'): string {
     const op = (index) => putRecordOp(dataKey(index % 64, ${JSON.stringify(KEYSPACE)}, 'key-' + index), { index })
     let next = 0
     while (Date.now() < deadlineMs) {
-      if (${JSON.stringify(mode)} === 'direct') {
+      if (${JSON.stringify(mode)} !== 'grouped') {
         const index = next++
-        await engine.write([op(index)], { sync: true })
+        await engine.write([op(index)], { sync: true, inline: ${JSON.stringify(mode === 'inline')} })
         process.stdout.write('ack ' + index + '\\n')
       } else {
         const writes = []
@@ -83,7 +86,7 @@ interface LineWaiter {
   readonly resolve: () => void
 }
 
-function startChild(directory: string, mode: 'direct' | 'grouped'): ChildRun {
+function startChild(directory: string, mode: Mode): ChildRun {
   const child = spawn(
     process.execPath,
     ['--input-type=module', '-e', childScript(directory, mode)],
@@ -158,7 +161,7 @@ describe('storage durability under kill -9', () => {
     rmSync(root, { recursive: true, force: true })
   })
 
-  for (const mode of ['direct', 'grouped'] as const) {
+  for (const mode of MODES) {
     it(`keeps every acknowledged ${mode} write`, { timeout: 30_000 }, async () => {
       const directory = join(root, 'db')
       const current = startChild(directory, mode)

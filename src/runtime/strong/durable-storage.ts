@@ -313,14 +313,15 @@ export class DurableRaftStorage implements RaftStorage {
 
   /**
    * Writes `ops` atomically after every batch written before; resolves once durable (with
-   * `sync`). After a failure nothing more is written: memory and disk have diverged.
+   * `sync`, and on the event loop's thread with `inline`: see WriteOptions). After a failure
+   * nothing more is written: memory and disk have diverged.
    */
-  write(ops: readonly WriteOp[], sync: boolean): Promise<void> {
+  write(ops: readonly WriteOp[], sync: boolean, inline = false): Promise<void> {
     if (this.failure !== undefined) return Promise.reject(this.failure)
     if (ops.length === 0) return this.tail
     const written = this.tail.then(() => {
       if (this.failure !== undefined) throw this.failure
-      return this.engine.write(ops, { sync })
+      return this.engine.write(ops, { sync, inline })
     })
     this.tail = written.catch((error: unknown) => {
       this.failure ??= error

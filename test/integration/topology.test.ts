@@ -86,6 +86,8 @@ class Load {
   writesFailed = 0
   reads = 0
   private nodes = ['n1', 'n2', 'n3', 'n4', 'n5']
+  /** Requests under way, by node. */
+  private readonly inFlight = new Map<string, number>()
   private stopped = false
   private readonly workers: Promise<void>[] = []
 
@@ -93,9 +95,27 @@ class Load {
     for (let writer = 0; writer < WRITERS; writer++) this.workers.push(this.work(writer))
   }
 
-  /** Stops sending to `id` (it is about to be killed). */
-  avoid(id: string): void {
+  /** Stops sending to `id` (it is about to be killed) and waits for its requests to finish. */
+  async avoid(id: string): Promise<void> {
     this.nodes = this.nodes.filter((node) => node !== id)
+    await eventually(
+      async () => (this.inFlight.get(id) ?? 0) === 0,
+      10_000,
+      `the requests under way to ${id} finished`,
+      20,
+    )
+  }
+
+  /** One request to `node`, counted while under way. */
+  private async request(node: string, path: string, init?: RequestInit): Promise<Response> {
+    this.inFlight.set(node, (this.inFlight.get(node) ?? 0) + 1)
+    try {
+      const response = await cluster.request(node, path, init)
+      await response.clone().arrayBuffer()
+      return response
+    } finally {
+      this.inFlight.set(node, (this.inFlight.get(node) ?? 1) - 1)
+    }
   }
 
   async stop(): Promise<void> {
@@ -109,7 +129,7 @@ class Load {
       const key = `w${writer}-${op}`
       const value = `v-${key}`
       try {
-        const response = await cluster.request(node, `/v1/kv/default/${key}?w=quorum`, {
+        const response = await this.request(node, `/v1/kv/default/${key}?w=quorum`, {
           method: 'PUT',
           body: value,
         })
@@ -131,7 +151,7 @@ class Load {
     const node = this.nodes[(op >> 2) % this.nodes.length] as string
     this.reads++
     try {
-      const response = await cluster.request(node, `/v1/kv/default/${key}?r=quorum`)
+      const response = await this.request(node, `/v1/kv/default/${key}?r=quorum`)
       const body = await response.text()
       if (response.status !== 200 || body !== expected) {
         this.readProblems.push(`${key} via ${node}: ${response.status} ${body.slice(0, 80)}`)
@@ -175,7 +195,7 @@ describe('topology changes under load', () => {
     )
 
     // n3 dies and loses its disk; n4 takes its place.
-    load.avoid('n3')
+    await load.avoid('n3')
     await cluster.kill('n3')
     rmSync(join(cluster.dir, 'data', 'n3'), { recursive: true, force: true })
     await change([{ action: 'replace', node: 'n3', with: 'n4' }])

@@ -152,7 +152,7 @@ export class RocksDbEngine implements StorageEngine {
       if (options.sync) await this.flush()
       return
     }
-    await this.writeBatch(ops, options.sync, options.inline === true)
+    await this.writeBatch(ops, options)
   }
 
   async *iterate(range: KeyRange): AsyncIterable<readonly [Bytes, Bytes]> {
@@ -203,7 +203,7 @@ export class RocksDbEngine implements StorageEngine {
 
   async flush(): Promise<void> {
     this.assertOpen('flush')
-    await this.writeBatch([{ type: 'del', key: SYNC_BARRIER_KEY }], true)
+    await this.writeBatch([{ type: 'del', key: SYNC_BARRIER_KEY }], { sync: true })
   }
 
   /** Closes the database; later calls on this engine reject. Safe to call more than once. */
@@ -243,7 +243,8 @@ export class RocksDbEngine implements StorageEngine {
     }
   }
 
-  private async writeBatch(ops: readonly WriteOp[], sync: boolean, inline = false): Promise<void> {
+  private async writeBatch(ops: readonly WriteOp[], options: WriteOptions): Promise<void> {
+    const { sync, inline = false } = options
     let batch: ReturnType<RocksLevel['batch']> | undefined
     try {
       batch = this.db.batch()

@@ -40,7 +40,7 @@ import {
   type Snapshot,
   type StorageResult,
 } from '../../raft/index.js'
-import type { StorageEngine, WriteOp } from '../../storage/engine.js'
+import type { StorageEngine, WriteOp, WriteOptions } from '../../storage/engine.js'
 import { raftKey, raftLogRange } from '../../storage/layout.js'
 import {
   decodeStoredRecord,
@@ -316,12 +316,12 @@ export class DurableRaftStorage implements RaftStorage {
    * `sync`, and on the event loop's thread with `inline`: see WriteOptions). After a failure
    * nothing more is written: memory and disk have diverged.
    */
-  write(ops: readonly WriteOp[], sync: boolean, inline = false): Promise<void> {
+  write(ops: readonly WriteOp[], options: WriteOptions): Promise<void> {
     if (this.failure !== undefined) return Promise.reject(this.failure)
     if (ops.length === 0) return this.tail
     const written = this.tail.then(() => {
       if (this.failure !== undefined) throw this.failure
-      return this.engine.write(ops, { sync, inline })
+      return this.engine.write(ops, options)
     })
     this.tail = written.catch((error: unknown) => {
       this.failure ??= error

@@ -460,14 +460,15 @@ export class RaftRuntime {
       if (ops.length > 0) {
         this.counters.storageWrites++
         const write = () =>
-          this.options.storage.write(ops, ready.mustSync, syncInline(ready)).then(
+          this.options.storage.write(ops, { sync: ready.mustSync, inline: syncInline(ready) }).then(
             () => {
               // The messages that waited for this write (a follower's acknowledgement) go out
               // before the rest of the Ready is handled: the transport flushes them in the
               // microtask queued first.
+              if (this.stopped) return
               this.send(late)
               queueMicrotask(() => {
-                this.completeReady(ready, [])
+                this.completeReady(ready)
                 this.processReady()
               })
             },
@@ -483,7 +484,8 @@ export class RaftRuntime {
         this.applyDurableEarly(ready, durableLastIndex)
         return
       }
-      this.completeReady(ready, late)
+      this.send(late)
+      this.completeReady(ready)
     }
     // Many Readies in a row without a write: let the event loop serve IO before the next ones.
     this.options.clock.defer(() => this.schedule())
@@ -523,9 +525,9 @@ export class RaftRuntime {
     return later
   }
 
-  private completeReady(ready: Ready, messages: readonly Message[]): void {
+  /** Steps 3 and 4 of a Ready whose write is done and whose messages were sent. */
+  private completeReady(ready: Ready): void {
     if (this.stopped) return
-    this.send(messages)
     if (ready.snapshot !== undefined) this.installSnapshot(ready.snapshot)
     this.applyEntries(ready.committedEntries)
     this.handleReadStates(ready.readStates)
@@ -681,7 +683,7 @@ export class RaftRuntime {
     if (compactTo >= storage.firstIndex()) ops.push(...storage.compact(compactTo))
     // Unsynced: the batch is atomic, so a crash keeps either the old log or the new snapshot,
     // and the next synced batch makes it durable anyway.
-    storage.write(ops, false).catch((error: unknown) => this.fail(error))
+    storage.write(ops, { sync: false }).catch((error: unknown) => this.fail(error))
   }
 
   /** The last index to compact: keep `retainEntries` entries (within RETAIN_BYTES_MAX). */

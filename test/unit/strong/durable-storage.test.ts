@@ -43,7 +43,7 @@ function ready(parts: Partial<Ready>): Ready {
 
 async function persist(storage: DurableRaftStorage, parts: Partial<Ready>): Promise<void> {
   const staged = ready(parts)
-  await storage.write(storage.stageReady(staged), staged.mustSync)
+  await storage.write(storage.stageReady(staged), { sync: staged.mustSync })
 }
 
 function texts(storage: DurableRaftStorage): string[] {
@@ -78,7 +78,7 @@ describe('durable raft storage on a memory disk', () => {
     ).toEqual([])
     // ...but rides along with the next batch.
     const ops = storage.stageReady(ready({ entries: [entry(3, 1)], mustSync: false }))
-    await storage.write(ops, false)
+    await storage.write(ops, { sync: false })
     expect(disk.crash()).toBeGreaterThan(0)
     const reopened = await DurableRaftStorage.open(new MemoryEngine(disk), GROUP)
     expect(reopened.initialState().hardState).toEqual(hardState(1, 'n1', 0))
@@ -115,7 +115,7 @@ describe('durable raft storage on a memory disk', () => {
     const ops = storage.createSnapshot(8, CONF, data)
     expect(ops).toBeDefined()
     expect(storage.createSnapshot(8, CONF, data)).toBeUndefined()
-    await storage.write([...(ops ?? []), ...storage.compact(6)], true)
+    await storage.write([...(ops ?? []), ...storage.compact(6)], { sync: true })
     expect(storage.firstIndex()).toBe(7)
     expect(storage.entries(5, 6, 100)).toEqual({ ok: false, error: 'compacted' })
     await engine.close()
@@ -171,8 +171,8 @@ describe('durable raft storage on a memory disk', () => {
     const storage = await DurableRaftStorage.open(engine, GROUP)
     await engine.close()
     const ops = storage.stageReady(ready({ entries: [entry(1, 1)] }))
-    await expect(storage.write(ops, true)).rejects.toThrow()
-    await expect(storage.write(ops, true)).rejects.toThrow()
+    await expect(storage.write(ops, { sync: true })).rejects.toThrow()
+    await expect(storage.write(ops, { sync: true })).rejects.toThrow()
   })
 })
 
@@ -188,7 +188,7 @@ describe('durable raft storage on RocksDB', () => {
       hardState: hardState(2, 'n2', 20),
     })
     const ops = storage.createSnapshot(15, CONF, Uint8Array.of(9, 9, 9)) ?? []
-    await storage.write([...ops, ...storage.compact(10)], true)
+    await storage.write([...ops, ...storage.compact(10)], { sync: true })
     await engine.close()
     engine = await RocksDbEngine.open(directory)
     const reopened = await DurableRaftStorage.open(engine, GROUP)

@@ -22,9 +22,10 @@
  * Queues and backpressure. Frames wait in a per-connection queue while the connection is
  * dialing or the socket is not writable. Frames are written in corked batches (one writev): the
  * first frames of an event-loop turn as soon as the code that queued them returns, the rest of
- * the turn's frames together at its end. Past `queueBytesMax` (queued plus socket-buffered bytes) a new
- * request fails at once with `overloaded` (definite) and a notification is dropped; an inbound
- * connection whose reader lets answers pile up past the same limit is closed.
+ * the turn's frames together at its end. Past `queueBytesMax` (queued plus socket-buffered
+ * bytes) a new request fails at once with `overloaded` (definite) and a notification is
+ * dropped; an inbound connection whose reader lets answers pile up past the same limit is
+ * closed.
  *
  * Failures. After a failed dial or a dropped connection the peer is in backoff (capped
  * exponential, jittered from the injected Random). A request to a peer in backoff fails fast
@@ -254,8 +255,8 @@ class FramedConnection {
   private handshakeHandler: ((payload: Uint8Array) => void) | undefined
   private writesOpen = false
   private flushScheduled = false
-  /** A flush was scheduled earlier in this event-loop turn. */
-  private flushedThisTurn = false
+  /** A flush at the end of this event-loop turn is registered (the turn flushed already). */
+  private endOfTurnFlush = false
   private awaitingDrain = false
   private closing = false
   private closeReason: string | undefined
@@ -399,17 +400,15 @@ class FramedConnection {
     if (!this.writesOpen || this.flushScheduled || this.awaitingDrain) return
     if (this.queue.length === 0) return
     this.flushScheduled = true
-    if (this.flushedThisTurn) {
-      this.clock.defer(() => this.flush())
-      return
-    }
+    if (this.endOfTurnFlush) return
     // The first flush of a turn goes out as soon as the code that queued the frames is done;
     // frames queued later in the same turn are gathered into one more flush at its end.
-    this.flushedThisTurn = true
-    this.clock.defer(() => {
-      this.flushedThisTurn = false
-    })
+    this.endOfTurnFlush = true
     queueMicrotask(() => this.flush())
+    this.clock.defer(() => {
+      this.endOfTurnFlush = false
+      if (this.flushScheduled) this.flush()
+    })
   }
 
   private flush(): void {

@@ -106,13 +106,16 @@ class Load {
     )
   }
 
-  /** One request to `node`, counted while under way. */
-  private async request(node: string, path: string, init?: RequestInit): Promise<Response> {
+  /** One request to `node`, body read, counted while under way. */
+  private async request(
+    node: string,
+    path: string,
+    init?: RequestInit,
+  ): Promise<{ status: number; body: string }> {
     this.inFlight.set(node, (this.inFlight.get(node) ?? 0) + 1)
     try {
       const response = await cluster.request(node, path, init)
-      await response.clone().arrayBuffer()
-      return response
+      return { status: response.status, body: await response.text() }
     } finally {
       this.inFlight.set(node, (this.inFlight.get(node) ?? 1) - 1)
     }
@@ -133,7 +136,6 @@ class Load {
           method: 'PUT',
           body: value,
         })
-        await response.arrayBuffer()
         if (response.status < 300) this.acknowledged.set(key, value)
         else this.writesFailed++
       } catch {
@@ -151,10 +153,9 @@ class Load {
     const node = this.nodes[(op >> 2) % this.nodes.length] as string
     this.reads++
     try {
-      const response = await this.request(node, `/v1/kv/default/${key}?r=quorum`)
-      const body = await response.text()
-      if (response.status !== 200 || body !== expected) {
-        this.readProblems.push(`${key} via ${node}: ${response.status} ${body.slice(0, 80)}`)
+      const { status, body } = await this.request(node, `/v1/kv/default/${key}?r=quorum`)
+      if (status !== 200 || body !== expected) {
+        this.readProblems.push(`${key} via ${node}: ${status} ${body.slice(0, 80)}`)
       }
     } catch (error) {
       this.readProblems.push(`${key} via ${node}: ${String(error)}`)

@@ -22,7 +22,7 @@ import {
   registerDecided,
   type Violation,
 } from './checkers.js'
-import { call, sleep } from './http.js'
+import { call, errorCode, sleep } from './http.js'
 import { Nemesis } from './nemesis.js'
 import { buildSchedule, describeStep } from './schedule.js'
 import {
@@ -360,13 +360,17 @@ async function awaitConvergence(
 
 /** GET `path` at r=all through each node in turn until one answers with a usable status. */
 async function finalRead(cluster: TestCluster, path: string, statuses: readonly number[]) {
+  const seen: string[] = []
   for (let attempt = 0; attempt < FINAL_READ_ATTEMPTS_MAX; attempt++) {
     const node = cluster.nodes[attempt % cluster.nodes.length]?.id ?? 'n1'
     const answer = await call(cluster, node, path)
     if (answer !== undefined && statuses.includes(answer.status)) return answer
+    seen.push(`${node}: ${errorCode(answer)}`)
     await sleep(250)
   }
-  throw new Error(`final read ${path} did not succeed in ${FINAL_READ_ATTEMPTS_MAX} attempts`)
+  throw new Error(
+    `final read ${path} did not succeed in ${FINAL_READ_ATTEMPTS_MAX} attempts (${seen.join(', ')})`,
+  )
 }
 
 async function checkFinalState(cluster: TestCluster, clients: Clients): Promise<Violation[]> {

@@ -67,7 +67,7 @@ export function keyOf(index: number): string {
 function recordOf(value: Uint8Array): KeyRecord {
   return {
     kv: {
-      clock: new Map([[ACTOR, 1]]),
+      clock: { vector: new Map([[ACTOR, 1]]), cloud: [] },
       siblings: [
         {
           dot: { actor: ACTOR, counter: 1 },

@@ -34,7 +34,8 @@ import type {
   WriteOutcome,
   WriteRequest,
 } from '../replication/requests.js'
-import { decodeCausalContextToken, encodeContextToken } from '../versioning/context-token.js'
+import { decodeCausalContextToken, encodeCausalContextToken } from '../versioning/context-token.js'
+import { context as causalContext } from '../versioning/dvv.js'
 import type { ApiEnv, RouteModule } from './app.js'
 import { readValue, responseBytes } from './body.js'
 import { renderError } from './errors.js'
@@ -185,7 +186,7 @@ function renderRecord(
   key: string,
 ): Response {
   const kv = kvState(record)
-  const context = encodeContextToken(kv.clock)
+  const context = encodeCausalContextToken(causalContext(kv))
   if (context !== '') c.header(HEADERS.context, context)
   if (kv.siblings.length >= options.siblingsWarn) {
     c.header(

@@ -27,20 +27,6 @@
 
 import { assert } from '../env/assert.js'
 import {
-  type Actor,
-  type Dot,
-  dotKey,
-  EMPTY_VECTOR,
-  VECTOR_ENTRIES_MAX,
-  type VersionVector,
-  vectorCovers,
-  vectorEntries,
-  vectorEquals,
-  vectorFromUntrusted,
-  vectorGet,
-  vectorJoin,
-} from '../versioning/version-vector.js'
-import {
   compareDots,
   contextActors,
   contextByteSize,
@@ -55,7 +41,21 @@ import {
   type DotContextWire,
   EMPTY_DOT_CONTEXT,
   encodeContext,
-} from './dot-context.js'
+} from '../versioning/dot-context.js'
+import {
+  type Actor,
+  type Dot,
+  dotKey,
+  EMPTY_VECTOR,
+  VECTOR_ENTRIES_MAX,
+  type VersionVector,
+  vectorCovers,
+  vectorEntries,
+  vectorEquals,
+  vectorFromUntrusted,
+  vectorGet,
+  vectorJoin,
+} from '../versioning/version-vector.js'
 import { arrayHeaderSize, stringSize, uintSize, vectorByteSize } from './msgpack-size.js'
 import {
   arrayFromUntrusted,
@@ -95,7 +95,7 @@ export type RemoveResult =
   | { readonly ok: false; readonly code: 'overloaded'; readonly deferredElementsCount: number }
 
 /**
- * Compact wire form: `[clock, entries, deferred]` with `clock` as in dot-context.ts, each
+ * Compact wire form: `[clock, entries, deferred]` with `clock` as in src/versioning/dot-context.ts, each
  * entry `[element, actorIndex, counter, ...]` (indexes into the sorted actors of the clock)
  * and each deferred remove `[element, contextEntries]`, both sorted by element.
  */

@@ -17,8 +17,8 @@
  */
 
 import { assert } from '../env/assert.js'
+import { compareDots } from '../versioning/dot-context.js'
 import { type Dot, dotFromUntrusted, dotToWire } from '../versioning/version-vector.js'
-import { compareDots } from './dot-context.js'
 import { arrayHeaderSize, stringSize, uintSize } from './msgpack-size.js'
 import * as Orswot from './orswot.js'
 import {

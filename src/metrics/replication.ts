@@ -74,12 +74,6 @@ export function replicationMetrics(source: ReplicationSource): PulledMetric[] {
       'coordinator',
       'topologyRetries',
     ),
-    counter(
-      'murmur_kv_writes_context_fetched_total',
-      'Writes whose context named a write this primary had missed, read from the other replicas before minting so it is superseded.',
-      'coordinator',
-      'writesContextFetched',
-    ),
     {
       name: 'murmur_kv_requests_fenced_total',
       help: 'Peer requests this node refused because they were planned under an older ring version.',

@@ -27,6 +27,7 @@ import * as ReplicatedCounter from '../crdt/replicated-counter.js'
 import * as ReplicatedSet from '../crdt/replicated-set.js'
 import { assert } from '../env/assert.js'
 import { MurmurError } from '../env/errors.js'
+import { contextEquals } from '../versioning/dot-context.js'
 import {
   decodeVersioned,
   emptyVersioned,
@@ -38,7 +39,7 @@ import {
   type Versioned,
   type VersionedWire,
 } from '../versioning/dvv.js'
-import { dotEquals, vectorEquals } from '../versioning/version-vector.js'
+import { dotEquals } from '../versioning/version-vector.js'
 
 export interface ValuePayload {
   readonly kind: 'value'
@@ -108,7 +109,10 @@ export function isDeleted(payload: KvPayload): boolean {
 
 export function isEmptyRecord(record: KeyRecord): boolean {
   const kvEmpty =
-    record.kv === undefined || (record.kv.siblings.length === 0 && record.kv.clock.size === 0)
+    record.kv === undefined ||
+    (record.kv.siblings.length === 0 &&
+      record.kv.clock.vector.size === 0 &&
+      record.kv.clock.cloud.length === 0)
   return kvEmpty && record.counter === undefined && record.set === undefined
 }
 
@@ -180,7 +184,7 @@ function fieldEqual<S>(a: S | undefined, b: S | undefined, same: (a: S, b: S) =>
 
 function versionedEqual(a: Versioned<KvPayload>, b: Versioned<KvPayload>): boolean {
   if (a === b) return true
-  if (a.siblings.length !== b.siblings.length || !vectorEquals(a.clock, b.clock)) return false
+  if (a.siblings.length !== b.siblings.length || !contextEquals(a.clock, b.clock)) return false
   return a.siblings.every((sibling, index) => {
     const other = b.siblings[index] as Sibling<KvPayload>
     return dotEquals(sibling.dot, other.dot) && sibling.payload.kind === other.payload.kind

@@ -5,7 +5,7 @@
  * service only meets well-formed requests.
  */
 
-import type { DottedContext } from '../versioning/dvv.js'
+import type { DotContext } from '../versioning/dvv.js'
 import type { Requirement } from './consistency.js'
 import type { ReplicaTarget } from './plan.js'
 import type { KeyRecord } from './record.js'
@@ -31,7 +31,7 @@ export interface WriteRequest {
   /** The value of a put; undefined for a delete. */
   readonly value: Uint8Array | undefined
   readonly contentType: string | undefined
-  readonly context: DottedContext
+  readonly context: DotContext
   readonly requirement: Requirement
   readonly timeoutMs: number
   readonly returnBody: boolean

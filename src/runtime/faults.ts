@@ -65,7 +65,10 @@ export interface RecordSummary {
 
 function summarize(record: KeyRecord): RecordSummary {
   const kv = kvState(record)
-  const clock = [...kv.clock.entries()].sort().map(([actor, counter]) => `${actor}=${counter}`)
+  const clock = [...kv.clock.vector.entries()]
+    .sort()
+    .map(([actor, counter]) => `${actor}=${counter}`)
+    .concat(kv.clock.cloud.map((dot) => `+${dot.actor}@${dot.counter}`))
   const siblings = kv.siblings.map(
     ({ dot, payload }) => `${dot.actor}@${dot.counter}:${payload.kind}`,
   )

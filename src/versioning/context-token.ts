@@ -7,7 +7,8 @@
  *   token = base64url without padding of (body ‖ seal)
  *   body  = msgpack [TOKEN_VERSION, [[actor, counter], ...]], entries sorted by actor
  *   seal  = CRC-32 of body, as in src/wire/codec.ts `sealRecord`
- * Format, version 2 (a dotted context, src/versioning/dvv.ts `DottedContext`): the same, with
+ * Format, version 2 (a context with cloud dots, src/versioning/dot-context.ts `DotContext`):
+ *   the same, with
  *   body  = msgpack [DOTTED_TOKEN_VERSION, entries, [[actor, counter], ...]], the dots in
  *           canonical dot order, none covered by the entries, at least one.
  * A context without dots is always written as version 1, so readers of plain tokens keep
@@ -25,7 +26,8 @@ import { Buffer } from 'node:buffer'
 import { assert } from '../env/assert.js'
 import { isMurmurError, MurmurError } from '../env/errors.js'
 import { decode, encode, openRecord, sealRecord } from '../wire/codec.js'
-import { CONTEXT_DOTS_MAX, compareDots, type DottedContext } from './dvv.js'
+import { contextWithDots, EMPTY_DOT_CONTEXT } from './dot-context.js'
+import { CONTEXT_DOTS_MAX, compareDots, type DotContext } from './dvv.js'
 import {
   type Dot,
   dotFromUntrusted,
@@ -84,8 +86,8 @@ export function encodeContextToken(vector: VersionVector): string {
  * The opaque token for a dotted context. Dots the vector covers add nothing and are left out;
  * without remaining dots the token is the plain version 1 token of the vector.
  */
-export function encodeCausalContextToken(context: DottedContext): string {
-  const dots = canonicalDots(context.vector, context.dots)
+export function encodeCausalContextToken(context: DotContext): string {
+  const dots = canonicalDots(context.vector, context.cloud)
   if (dots.length === 0) return encodeContextToken(context.vector)
   assert(dots.length <= CONTEXT_DOTS_MAX, `context has ${dots.length} dots`)
   const entries = vectorEntries(context.vector)
@@ -146,15 +148,15 @@ export function decodeContextToken(token: string | undefined): VersionVector {
  * `decodeContextToken` does, and a dotted token whose dots are repeated, out of order, covered
  * by its vector, absent or more than CONTEXT_DOTS_MAX.
  */
-export function decodeCausalContextToken(token: string | undefined): DottedContext {
-  if (token === undefined || token.length === 0) return { vector: EMPTY_VECTOR, dots: [] }
+export function decodeCausalContextToken(token: string | undefined): DotContext {
+  if (token === undefined || token.length === 0) return EMPTY_DOT_CONTEXT
   const value = tokenBody(token)
   if (!Array.isArray(value) || value.length < 2 || value.length > 3) {
     throw invalid('context token must hold [version, entries] or [version, entries, dots]')
   }
   const version: unknown = value[0]
   if (version === TOKEN_VERSION && value.length === 2) {
-    return { vector: vectorFromUntrusted(value[1], 'invalid_context'), dots: [] }
+    return { vector: vectorFromUntrusted(value[1], 'invalid_context'), cloud: [] }
   }
   if (version !== DOTTED_TOKEN_VERSION || value.length !== 3) {
     throw unsupportedVersion(version, `${TOKEN_VERSION} or ${DOTTED_TOKEN_VERSION}`)
@@ -169,7 +171,8 @@ export function decodeCausalContextToken(token: string | undefined): DottedConte
   if (canonical.length !== dots.length || canonical.some((dot, i) => dot !== dots[i])) {
     throw invalid('context token dots must be distinct, sorted and not covered by its vector')
   }
-  return { vector, dots }
+  // A dot that extends the vector (tokens of earlier versions hold some) folds into it.
+  return contextWithDots({ vector, cloud: [] }, dots)
 }
 
 /** The decoded msgpack body of a sealed token, with length, alphabet and seal checked. */

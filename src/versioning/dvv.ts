@@ -2,9 +2,10 @@
  * Dotted version vectors with server-side actors: the causal state murmur keeps for every
  * plain key, as Riak 2.0 does with `dvv_enabled`.
  *
- * A replica's state for one key is a dotted causal container, `Versioned<T>`: a version
- * vector `clock` (every write to the key this replica has seen, superseded or not) and the
- * current siblings, each tagged with the dot of the write that created it. The payload `T` is
+ * A replica's state for one key is a dotted causal container, `Versioned<T>`: a causal
+ * `clock` (every write to the key this replica has seen, superseded or not, as a version
+ * vector plus a cloud of single dots, src/versioning/dot-context.ts) and the current
+ * siblings, each tagged with the dot of the write that created it. The payload `T` is
  * opaque here: full replicas store values, witnesses store digests (see `mapPayload`), and
  * `sync` takes a choice of payload for a dot both sides hold, so a value and its digest merge
  * to the value.
@@ -18,19 +19,32 @@
  * - The clock is exact: it covers a dot only if the replica saw that write (and then holds it
  *   or a write that superseded it). `update` and `sync` preserve this; nothing prunes clocks.
  * - `sync` is the lattice join (commutative, associative, idempotent); `compare` and
- *   `descends` are its partial order. A plain client context is a clock, so it can only
- *   express "everything up to counter n from each actor"; that is why a write's response must
- *   never be the write's context joined with its own dot (that would cover concurrent siblings
- *   the client never saw).
- * - A dotted context (`DottedContext`) adds explicit dots to a clock: "everything the vector
- *   covers, plus exactly these writes". `updateDotted` supersedes both, and the new clock joins
- *   only the vector: the extra dots are not contiguous, so joining them would claim writes the
- *   replica never saw. `writeContext` builds the context a write's response hands back, which
- *   lets the client supersede exactly what it saw plus its own write.
+ *   `descends` are its partial order.
+ * - A client context is a clock of the same form: "everything the vector covers, plus exactly
+ *   these dots". The dots matter after a write: its response must not be the sent vector with
+ *   the new dot's counter (that would cover concurrent siblings of the same actor the client
+ *   never saw), so `writeContext` hands back the sent context plus the new dot as a single dot.
+ * - `updateDotted` supersedes every sibling its context covers and joins the whole context into
+ *   the new clock, cloud included. So a coordinator that never saw a dot the client names still
+ *   records that the dot was superseded, and every replica that holds that write drops it on
+ *   `sync`; a vector alone could not say so without claiming the writes between. A cloud dot
+ *   folds into the vector once the clock meets the vector of a replica that saw the write
+ *   (see `contextJoin`), so clouds stay small and are empty once replicas converge.
  */
 
 import { assert } from '../env/assert.js'
 import { MurmurError } from '../env/errors.js'
+import {
+  compareDots,
+  contextCovers,
+  contextDescends,
+  contextHighest,
+  contextJoin,
+  contextWithDots,
+  type DotContext,
+  EMPTY_DOT_CONTEXT,
+  encodeContext,
+} from './dot-context.js'
 import {
   ACTOR_BYTES_MAX,
   type Actor,
@@ -39,18 +53,13 @@ import {
   dotFromUntrusted,
   dotKey,
   dotToWire,
-  EMPTY_VECTOR,
   type Ordering,
   VECTOR_ENTRIES_MAX,
   type VersionVector,
-  vectorCovers,
-  vectorDescends,
-  vectorEntries,
   vectorFromUntrusted,
-  vectorGet,
-  vectorJoin,
-  vectorWithDot,
 } from './version-vector.js'
+
+export { compareDots, type DotContext } from './dot-context.js'
 
 export interface Sibling<T> {
   readonly dot: Dot
@@ -58,7 +67,7 @@ export interface Sibling<T> {
 }
 
 export interface Versioned<T> {
-  readonly clock: VersionVector
+  readonly clock: DotContext
   readonly siblings: readonly Sibling<T>[]
 }
 
@@ -79,11 +88,23 @@ export type UntrustedErrorCode = Parameters<typeof vectorFromUntrusted>[1]
  */
 export const SIBLINGS_DECODED_COUNT_MAX = 1024
 
-/** The compact msgpack-ready form: `[clockEntries, [[dot, payload], ...]]`. */
-export type VersionedWire = [Array<[Actor, number]>, Array<[[Actor, number], unknown]>]
+/**
+ * Most cloud dots a clock keeps. A write adds at most CONTEXT_DOTS_MAX, and a cloud dot folds
+ * away once the clock syncs with a replica that saw its write, so this is reached only when
+ * such syncs fail for long; past it the lowest dots are forgotten (see `boundCloud`).
+ */
+export const CLOCK_CLOUD_DOTS_MAX = 1024
+
+/**
+ * The compact msgpack-ready form: `[clockEntries, [[dot, payload], ...]]`, with the clock's
+ * cloud as a third element `[[actor, counter], ...]` only when it is not empty.
+ */
+export type VersionedWire =
+  | [Array<[Actor, number]>, Array<[[Actor, number], unknown]>]
+  | [Array<[Actor, number]>, Array<[[Actor, number], unknown]>, Array<[Actor, number]>]
 
 const EMPTY_VERSIONED: Versioned<never> = Object.freeze({
-  clock: EMPTY_VECTOR,
+  clock: EMPTY_DOT_CONTEXT,
   siblings: Object.freeze([]),
 })
 
@@ -92,17 +113,14 @@ export function emptyVersioned<T>(): Versioned<T> {
   return EMPTY_VERSIONED
 }
 
-/** The canonical dot order: by actor (code unit order), then by counter. */
-export function compareDots(a: Dot, b: Dot): number {
-  if (a.actor !== b.actor) return a.actor < b.actor ? -1 : 1
-  return a.counter - b.counter
-}
-
 /** Why `versioned` breaks the container invariants, or undefined when it keeps them. */
 function invariantViolation(versioned: Versioned<unknown>): string | undefined {
   let previous: Dot | undefined
+  if (versioned.clock.cloud.length > CLOCK_CLOUD_DOTS_MAX) {
+    return `the clock's cloud holds ${versioned.clock.cloud.length} dots`
+  }
   for (const sibling of versioned.siblings) {
-    if (!vectorCovers(versioned.clock, sibling.dot)) {
+    if (!contextCovers(versioned.clock, sibling.dot)) {
       return `sibling dot ${sibling.dot.actor}:${sibling.dot.counter} is not covered by the clock`
     }
     const order = previous === undefined ? -1 : compareDots(previous, sibling.dot)
@@ -124,17 +142,27 @@ function insertSorted<T>(siblings: readonly Sibling<T>[], added: Sibling<T>): Si
   return [...siblings.slice(0, index), added, ...siblings.slice(index)]
 }
 
+/** The most cloud dots a client context carries; more only come from forged input. */
+export const CONTEXT_DOTS_MAX = 128
+
 /**
- * What a client saw: every write the vector covers, plus the listed dots. A context read from
- * a replica has no dots; a write's response may add the write's own dot (see `writeContext`).
+ * The clock with at most CLOCK_CLOUD_DOTS_MAX cloud dots: the highest counters are kept (ties
+ * by actor), so the bound commutes with joins. A forgotten dot can only leave a superseded
+ * sibling behind, beside the write that superseded it; nothing is lost.
  */
-export interface DottedContext {
-  readonly vector: VersionVector
-  readonly dots: readonly Dot[]
+function boundCloud(clock: DotContext): DotContext {
+  if (clock.cloud.length <= CLOCK_CLOUD_DOTS_MAX) return clock
+  return { vector: clock.vector, cloud: highestDots(clock.cloud, CLOCK_CLOUD_DOTS_MAX) }
 }
 
-/** The most dots a dotted context carries; more only come from forged input. */
-export const CONTEXT_DOTS_MAX = 128
+/** The `count` dots of `cloud` with the highest counters (ties by actor), in canonical order. */
+function highestDots(cloud: readonly Dot[], count: number): readonly Dot[] {
+  if (cloud.length <= count) return cloud
+  return [...cloud]
+    .sort((a, b) => b.counter - a.counter || compareDots(a, b))
+    .slice(0, count)
+    .sort(compareDots)
+}
 
 export interface UpdateOptions {
   /**
@@ -156,17 +184,18 @@ export interface UpdateOptions {
  */
 export function update<T>(
   local: Versioned<T>,
-  context: VersionVector,
+  context: VersionVector | DotContext,
   actor: Actor,
   payload: T,
 ): UpdateResult<T> {
-  return updateDotted(local, { vector: context, dots: [] }, actor, payload)
+  const seen = context instanceof Map ? { vector: context, cloud: [] } : (context as DotContext)
+  return updateDotted(local, seen, actor, payload)
 }
 
 /**
- * `update` with a dotted context: siblings covered by the vector or named by a dot are
- * superseded. The new clock joins the local clock, the context's vector and the new dot, never
- * the context's extra dots (they need not be contiguous with the vector).
+ * `update` with a client context that may hold cloud dots: every sibling the context covers is
+ * superseded, and the new clock joins the local clock, the whole context and the new dot, so
+ * the supersession of a dot this replica never held travels with the new state.
  *
  * The caller must mint on the actor's own durable state for the key: it holds every dot the
  * actor minted for the key since the key was last reaped, so the new clock entry claims no
@@ -174,37 +203,36 @@ export function update<T>(
  */
 export function updateDotted<T>(
   local: Versioned<T>,
-  context: DottedContext,
+  context: DotContext,
   actor: Actor,
   payload: T,
   options: UpdateOptions = {},
 ): UpdateResult<T> {
   assert(actor.length > 0 && actor.length <= ACTOR_BYTES_MAX, `bad actor ${JSON.stringify(actor)}`)
-  assert(context.dots.length <= CONTEXT_DOTS_MAX, `context has ${context.dots.length} dots`)
+  assert(context.cloud.length <= CONTEXT_DOTS_MAX, `context has ${context.cloud.length} dots`)
   assertWellFormed(local)
   const floor = options.counterFloor ?? 0
   assert(Number.isSafeInteger(floor) && floor >= 0, `bad counter floor ${floor}`)
-  let counter = Math.max(vectorGet(local.clock, actor), vectorGet(context.vector, actor), floor)
-  for (const dot of context.dots) if (dot.actor === actor) counter = Math.max(counter, dot.counter)
-  counter++
+  const counter =
+    Math.max(contextHighest(local.clock, actor), contextHighest(context, actor), floor) + 1
   if (!Number.isSafeInteger(counter)) {
     throw new MurmurError('invalid_context', `context counter for ${actor} is out of range`, {
       definite: true,
     })
   }
   const dot: Dot = { actor, counter }
-  const clock = vectorWithDot(vectorJoin(local.clock, context.vector), dot)
-  if (clock.size > VECTOR_ENTRIES_MAX) {
+  // The actor's entry may jump past counters it minted for other keys: the actor's own state
+  // holds every dot it minted for this key, so the counters skipped name no write of the key.
+  const own: DotContext = { vector: new Map([[actor, counter]]), cloud: [] }
+  const clock = boundCloud(contextJoin(contextJoin(local.clock, context), own))
+  if (clock.vector.size > VECTOR_ENTRIES_MAX) {
     throw new MurmurError(
       'invalid_context',
       `context would grow the clock past ${VECTOR_ENTRIES_MAX} actors`,
       { definite: true },
     )
   }
-  const named = new Set(context.dots.map(dotKey))
-  const kept = local.siblings.filter(
-    (sibling) => !vectorCovers(context.vector, sibling.dot) && !named.has(dotKey(sibling.dot)),
-  )
+  const kept = local.siblings.filter((sibling) => !contextCovers(context, sibling.dot))
   const versioned: Versioned<T> = { clock, siblings: insertSorted(kept, { dot, payload }) }
   assertWellFormed(versioned)
   return { versioned, dot }
@@ -216,27 +244,21 @@ export function updateDotted<T>(
  *
  * When the new state holds only the new sibling, its clock is exact: every write it covers is
  * either the new one or was superseded here by a context that saw it. Otherwise the state also
- * holds siblings the client never saw, and the answer is the sent vector plus dots: the new
- * dot and those sent dots the new clock does not cover (a write that superseded them here
- * could not drop them from other replicas, so a later write must be able to name them again).
- * Beyond CONTEXT_DOTS_MAX the oldest dots are dropped, which can only leave a sibling behind.
+ * holds siblings the client never saw, and the answer is the sent context with the new dot
+ * added as a single dot: the vector must not advance to it, which could cover a concurrent
+ * sibling of the same actor.
  */
-export function writeContext(
-  written: Versioned<unknown>,
-  dot: Dot,
-  sent: DottedContext,
-): DottedContext {
+export function writeContext(written: Versioned<unknown>, dot: Dot, sent: DotContext): DotContext {
   assertWellFormed(written)
-  assert(vectorCovers(written.clock, dot), 'the written state must hold the new dot')
+  assert(contextCovers(written.clock, dot), 'the written state must hold the new dot')
   const only = written.siblings[0]
   if (written.siblings.length === 1 && only !== undefined && dotEquals(only.dot, dot)) {
-    return { vector: written.clock, dots: [] }
+    return context(written)
   }
-  const carried = sent.dots.filter(
-    (sentDot) => !vectorCovers(written.clock, sentDot) && !dotEquals(sentDot, dot),
-  )
-  const dots = [...carried, dot].slice(-CONTEXT_DOTS_MAX)
-  return { vector: sent.vector, dots }
+  // Beyond CONTEXT_DOTS_MAX the sent dots with the lowest counters are dropped, which can only
+  // leave a sibling behind; the new dot is always kept.
+  const seen = { vector: sent.vector, cloud: highestDots(sent.cloud, CONTEXT_DOTS_MAX - 1) }
+  return contextWithDots(seen, [dot])
 }
 
 /**
@@ -271,13 +293,13 @@ export function sync<T>(
     const left = a.siblings[indexA]
     const right = b.siblings[indexB]
     if (left !== undefined && (right === undefined || compareDots(left.dot, right.dot) < 0)) {
-      if (!vectorCovers(b.clock, left.dot)) siblings.push(left)
+      if (!contextCovers(b.clock, left.dot)) siblings.push(left)
       indexA++
     } else if (
       right !== undefined &&
       (left === undefined || compareDots(left.dot, right.dot) > 0)
     ) {
-      if (!vectorCovers(a.clock, right.dot)) siblings.push(right)
+      if (!contextCovers(a.clock, right.dot)) siblings.push(right)
       indexB++
     } else {
       assert(left !== undefined && right !== undefined, 'sync merge lost its place')
@@ -287,7 +309,7 @@ export function sync<T>(
       indexB++
     }
   }
-  return { clock: vectorJoin(a.clock, b.clock), siblings }
+  return { clock: boundCloud(contextJoin(a.clock, b.clock)), siblings }
 }
 
 /**
@@ -296,10 +318,10 @@ export function sync<T>(
  * replica's state can be compared with a witness's digests.
  */
 export function descends(a: Versioned<unknown>, b: Versioned<unknown>): boolean {
-  if (!vectorDescends(a.clock, b.clock)) return false
+  if (!contextDescends(a.clock, b.clock)) return false
   const heldByB = new Set(b.siblings.map((sibling) => dotKey(sibling.dot)))
   return a.siblings.every(
-    (sibling) => heldByB.has(dotKey(sibling.dot)) || !vectorCovers(b.clock, sibling.dot),
+    (sibling) => heldByB.has(dotKey(sibling.dot)) || !contextCovers(b.clock, sibling.dot),
   )
 }
 
@@ -338,9 +360,15 @@ export function isTombstone<T>(
   )
 }
 
-/** The causal context to hand a client that read this state together with all its siblings. */
-export function context(versioned: Versioned<unknown>): VersionVector {
-  return versioned.clock
+/**
+ * The causal context to hand a client that read this state together with all its siblings:
+ * its clock, with at most CONTEXT_DOTS_MAX cloud dots (the highest counters; a dot left out
+ * can only leave a superseded sibling behind when the client writes).
+ */
+export function context(versioned: Versioned<unknown>): DotContext {
+  const { clock } = versioned
+  if (clock.cloud.length <= CONTEXT_DOTS_MAX) return clock
+  return { vector: clock.vector, cloud: highestDots(clock.cloud, CONTEXT_DOTS_MAX) }
 }
 
 export function siblingCount(versioned: Versioned<unknown>): number {
@@ -372,16 +400,19 @@ export function encodeVersioned<T>(
   encodePayload: (payload: T) => unknown,
 ): VersionedWire {
   assertWellFormed(versioned)
-  return [
-    vectorEntries(versioned.clock),
-    versioned.siblings.map((sibling) => [dotToWire(sibling.dot), encodePayload(sibling.payload)]),
-  ]
+  const [entries, cloud] = encodeContext(versioned.clock)
+  const siblings = versioned.siblings.map((sibling): [[Actor, number], unknown] => [
+    dotToWire(sibling.dot),
+    encodePayload(sibling.payload),
+  ])
+  return cloud.length === 0 ? [entries, siblings] : [entries, siblings, cloud]
 }
 
 /**
  * Decodes untrusted data (a peer message, a stored record) produced by `encodeVersioned`.
  * Throws MurmurError with `code` on any malformed shape, a duplicate dot, a dot the clock does
- * not cover, or more than SIBLINGS_DECODED_COUNT_MAX siblings. `decodePayload` validates each
+ * not cover, more than SIBLINGS_DECODED_COUNT_MAX siblings or more than CLOCK_CLOUD_DOTS_MAX
+ * cloud dots; a cloud that is not compact is compacted, not refused. `decodePayload` validates each
  * payload and should throw MurmurError with the same code. Siblings are put in canonical order.
  */
 export function decodeVersioned<T>(
@@ -389,10 +420,13 @@ export function decodeVersioned<T>(
   decodePayload: (raw: unknown) => T,
   code: UntrustedErrorCode,
 ): Versioned<T> {
-  if (!Array.isArray(raw) || raw.length !== 2) {
-    throw new MurmurError(code, 'versioned state must be [clock, siblings]')
+  if (!Array.isArray(raw) || raw.length < 2 || raw.length > 3) {
+    throw new MurmurError(
+      code,
+      'versioned state must be [clock, siblings] or [clock, siblings, cloud]',
+    )
   }
-  const clock = vectorFromUntrusted(raw[0], code)
+  const clock = clockFromUntrusted(raw[0], raw[2], code)
   const rawSiblings: unknown = raw[1]
   if (!Array.isArray(rawSiblings) || rawSiblings.length > SIBLINGS_DECODED_COUNT_MAX) {
     throw new MurmurError(
@@ -413,4 +447,21 @@ export function decodeVersioned<T>(
   if (violation !== undefined)
     throw new MurmurError(code, `malformed versioned state: ${violation}`)
   return versioned
+}
+
+function clockFromUntrusted(
+  rawVector: unknown,
+  rawCloud: unknown,
+  code: UntrustedErrorCode,
+): DotContext {
+  const vector = vectorFromUntrusted(rawVector, code)
+  if (rawCloud === undefined) return { vector, cloud: EMPTY_DOT_CONTEXT.cloud }
+  if (!Array.isArray(rawCloud) || rawCloud.length > CLOCK_CLOUD_DOTS_MAX) {
+    throw new MurmurError(
+      code,
+      `a clock's cloud must be an array of at most ${CLOCK_CLOUD_DOTS_MAX} dots`,
+    )
+  }
+  const cloud = rawCloud.map((dot: unknown) => dotFromUntrusted(dot, code))
+  return contextWithDots({ vector, cloud: EMPTY_DOT_CONTEXT.cloud }, cloud)
 }

@@ -30,20 +30,11 @@ export interface Violation {
 /**
  * Known issues the suite has found, reported and left to be fixed where they live:
  *
- * - `overwritten-sibling`: a value the client overwrote comes back as a sibling *beside* its
- *   last acknowledged value (nothing is lost). A write's answer carries a dotted context (a
- *   vector plus the write's own dot) when siblings remain; a coordinator that overwrites
- *   through such a context without having seen the named dot (it was down or cut off when the
- *   dot was written) cannot cover that dot with its version vector, so replicas keep it. Such
- *   a primary now reads the key at quorum before minting; what remains is the case where that
- *   read fails in time or the named write is held only as a fallback's hint. An overwritten
- *   value that comes back *without* the last acknowledged value is still a violation.
  * - `anti-entropy-lag`: replicas of a key still differed when the convergence wait ended, and
  *   the final blocking-repair reads made them equal; replicas that still differ after those
  *   reads are a violation.
  */
 export const KNOWN_ISSUES = {
-  overwrittenSibling: 'overwritten-sibling',
   antiEntropyLag: 'anti-entropy-lag',
 } as const
 
@@ -58,20 +49,10 @@ export function checkRegister(state: RegisterKey, finalValues: readonly string[]
   if (last?.kind === 'put' && last.value !== null) allowed.add(last.value)
   const unexpected = finalValues.filter((value) => !allowed.has(value))
   if (unexpected.length > 0) {
-    const acknowledged = new Set(
-      state.writes.filter((write) => write.outcome === 'ok').map((write) => write.value),
-    )
-    // Only overwritten acknowledged values standing beside the last acknowledged one.
-    const besideLast =
-      last?.kind === 'put' &&
-      last.value !== null &&
-      finalValues.includes(last.value) &&
-      unexpected.every((value) => acknowledged.has(value))
     violations.push({
       check: last?.kind === 'delete' ? 'deleted-stays-deleted' : 'no-resurrection',
       key: name,
       detail: `final values ${JSON.stringify(unexpected)} were superseded or never acknowledged; ${describeWrites(state, unexpected)}`,
-      ...(besideLast ? { knownIssue: KNOWN_ISSUES.overwrittenSibling } : {}),
     })
   }
   const lastIndex = last === undefined ? -1 : state.writes.lastIndexOf(last)

@@ -22,7 +22,7 @@ import { decodeStoredRecord, putRecordOp } from '../../src/storage/records.js'
 const PARTITIONS = 16
 const RECORD: KeyRecord = {
   kv: {
-    clock: new Map([['n1.a', 1]]),
+    clock: { vector: new Map([['n1.a', 1]]), cloud: [] },
     siblings: [
       { dot: { actor: 'n1.a', counter: 1 }, payload: { kind: 'tombstone', deletedAtMs: 5 } },
     ],

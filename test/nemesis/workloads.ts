@@ -191,9 +191,9 @@ function traceOf(node: string, sent: string | undefined, answer: Answer | undefi
 function readableContext(token: string | undefined): string | null {
   if (token === undefined) return null
   try {
-    const { vector, dots } = decodeCausalContextToken(token)
+    const { vector, cloud } = decodeCausalContextToken(token)
     const entries = [...vector.entries()].sort().map(([actor, counter]) => `${actor}=${counter}`)
-    const named = dots.map((dot) => `+${dot.actor}@${dot.counter}`)
+    const named = cloud.map((dot) => `+${dot.actor}@${dot.counter}`)
     return [...entries, ...named].join(' ')
   } catch {
     return `undecodable ${token.slice(0, 24)}`

@@ -62,8 +62,12 @@ export function segmentOf(key: string, segments: number): number {
 function causalText(key: string, record: KeyRecord): string {
   const kv = kvState(record)
   let text = `${key.length}:${key}|`
-  const actors = [...kv.clock.keys()].sort()
-  for (const actor of actors) text += `${actor.length}:${actor}=${kv.clock.get(actor)};`
+  const vector = kv.clock.vector
+  const actors = [...vector.keys()].sort()
+  for (const actor of actors) text += `${actor.length}:${actor}=${vector.get(actor)};`
+  // Cloud dots (rare, and gone once replicas converge) only when present, so a clock without
+  // them hashes as it always has.
+  for (const dot of kv.clock.cloud) text += `${dot.actor.length}:${dot.actor}@${dot.counter};`
   text += '|'
   const siblings =
     kv.siblings.length > 1

@@ -62,7 +62,7 @@ import type { Clock } from '../../env/clock.js'
 import { isMurmurError, MurmurError } from '../../env/errors.js'
 import type { Logger } from '../../env/log.js'
 import type { PeerTransport } from '../../env/transport.js'
-import { quorumOf, REPLICAS_MAX, type Requirement } from '../../replication/consistency.js'
+import { REPLICAS_MAX, type Requirement } from '../../replication/consistency.js'
 import { refuseOtherTypes } from '../../replication/crdt-update.js'
 import { staleRingVersion, stampBody } from '../../replication/fencing.js'
 import { JointWriteTally } from '../../replication/joint-quorum.js'
@@ -114,13 +114,9 @@ import { partitionForKey } from '../../ring/index.js'
 import { readOwners, type Topology } from '../../ring/topology.js'
 import type { DataKey } from '../../storage/layout.js'
 import { encodeCausalContextToken } from '../../versioning/context-token.js'
-import { type DottedContext, updateDotted, writeContext } from '../../versioning/dvv.js'
-import {
-  ACTOR_BYTES_MAX,
-  type Dot,
-  vectorCovers,
-  vectorGet,
-} from '../../versioning/version-vector.js'
+import { contextHighest } from '../../versioning/dot-context.js'
+import { type DotContext, updateDotted, writeContext } from '../../versioning/dvv.js'
+import { ACTOR_BYTES_MAX, type Dot } from '../../versioning/version-vector.js'
 import type { TopologyView } from '../topology/view.js'
 import { Deadline } from './deadline.js'
 import type { DotCounter } from './dot-counter.js'
@@ -183,8 +179,6 @@ export interface CoordinatorCounters {
   readsWitnessStale: number
   /** Requests planned again under a newer topology a replica named (`stale_ring`). */
   topologyRetries: number
-  /** Writes whose context named a write this primary had not seen, read from the others first. */
-  writesContextFetched: number
 }
 
 /** What one planned request is about: a key, and the topology version it was planned under. */
@@ -298,7 +292,6 @@ export class Coordinator {
     readsWitnessExtended: 0,
     readsWitnessStale: 0,
     topologyRetries: 0,
-    writesContextFetched: 0,
   }
   private backgroundRepairs = 0
   /** Owner-set orders by partition and replica count, for the topology version of `orders`. */
@@ -592,7 +585,6 @@ export class Coordinator {
   /** Coordinates a write on this node: mint, replicate, wait for the quorum. */
   async coordinate(request: WriteRequest): Promise<WriteOutcome> {
     const startedMs = this.options.clock.nowMs()
-    await this.learnNamedWrites(request)
     const { minted, tally } = await this.replicateUpdate(
       request.keyspace,
       request.key,
@@ -602,41 +594,6 @@ export class Coordinator {
     this.releaseCustody(request, minted)
     const body = request.returnBody ? await this.writtenBody(request, minted, startedMs) : undefined
     return this.writeOutcome(request, minted, tally, body)
-  }
-
-  /**
-   * A context names the client's last write by its dot when siblings it never saw remained
-   * (`writeContext`). A primary that missed that write (it was down, cut off or restarted when
-   * it was made) could not supersede it: the new clock covers only what this node has seen,
-   * so the replaced value would come back as a sibling of the new one. Before minting, such a
-   * primary reads the key at quorum with blocking repair, which merges the other replicas'
-   * records into its own, so the write it mints supersedes what the client saw. Best effort,
-   * within part of the request's time: when the read fails, the write goes on and a value it
-   * could not see stays a sibling (nothing is lost; a later write with a read's context
-   * resolves it).
-   */
-  private async learnNamedWrites(request: WriteRequest): Promise<void> {
-    const { peerTimeoutMs, log } = this.options
-    const dots = request.context.dots
-    if (dots.length === 0) return
-    const address = this.addressOf(request.keyspace.name, request.key)
-    if (!this.holdsKey(request.keyspace, address)) return
-    const own = await this.readLocal(address)
-    if (own === undefined) return
-    const clock = kvState(own).clock
-    if (dots.every((dot) => vectorCovers(clock, dot))) return
-    this.counters.writesContextFetched++
-    try {
-      await this.read({
-        keyspace: request.keyspace,
-        key: request.key,
-        requirement: { total: quorumOf(request.keyspace.replicas), primaries: 0 },
-        timeoutMs: Math.max(1, Math.min(peerTimeoutMs, Math.floor(request.timeoutMs / 2))),
-        repair: 'blocking',
-      })
-    } catch (error) {
-      log.debug('reading a write the context names failed; writing without it', { error })
-    }
   }
 
   /**
@@ -1271,10 +1228,8 @@ export function strangerActor(actor: string, floor: number): string {
  * restored data directory); minting above it would waste the counter space, and a context
  * beyond every counter this node issued could stop it from ever minting again.
  */
-function checkOwnCounters(context: DottedContext, actor: string, highest: number): void {
-  let named = vectorGet(context.vector, actor)
-  for (const dot of context.dots) if (dot.actor === actor) named = Math.max(named, dot.counter)
-  if (named > highest) {
+function checkOwnCounters(context: DotContext, actor: string, highest: number): void {
+  if (contextHighest(context, actor) > highest) {
     throw new MurmurError('invalid_context', 'the context names writes this node never made', {
       definite: true,
     })

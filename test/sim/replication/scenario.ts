@@ -1,6 +1,7 @@
 /**
  * One seeded run of the replication workload: real nodes on the simulator, clients doing
- * reads, read-modify-writes, blind writes and deletes at mixed consistency levels while the
+ * reads, read-modify-writes, blind writes, overwrites carrying their last write's answered
+ * context, and deletes at mixed consistency levels while the
  * network drops, duplicates and delays messages, partitions come and go, nodes lose power and
  * restart, and nodes pause. Then everything heals, and the run reports what the checker needs.
  * Every choice comes from the run's seed.
@@ -88,12 +89,15 @@ export async function runScenario(
   const running = (): string[] => cluster.nodeIds.filter((id) => cluster.isRunning(id))
 
   async function client(index: number): Promise<void> {
+    // The context each of this client's acknowledged writes answered, by key: an overwrite
+    // without a read in between carries it, as an HTTP client keeping its context does.
+    const answered = new Map<string, string>()
     for (let op = 0; op < 400 && cluster.sim.nowMs < state.stopAtMs; op++) {
       await pause(cluster, 5 + random.int(60))
       const node = pick(running())
       const key = pick(keys)
       const choice = random.int(100)
-      let context = ''
+      let context = choice >= 80 ? (answered.get(key) ?? '') : ''
       if (choice < 65) {
         const startedMs = cluster.sim.nowMs
         const read = await attempt(() =>
@@ -123,6 +127,9 @@ export async function runScenario(
         ),
       )
       history.finish(write, response, cluster.sim.nowMs)
+      const handed = response?.status === 204 ? response.headers.get('X-Murmur-Context') : null
+      if (handed !== null && handed !== undefined) answered.set(key, handed)
+      else answered.delete(key)
     }
   }
 

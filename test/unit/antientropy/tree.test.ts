@@ -89,7 +89,7 @@ describe('record hashes', () => {
     const live = recordOf(['a', value('one')])
     const deleted: KeyRecord = {
       kv: {
-        clock: vectorFromEntries([['a', 1]]),
+        clock: { vector: vectorFromEntries([['a', 1]]), cloud: [] },
         siblings: [{ dot: { actor: 'a', counter: 1 }, payload: tombstone }],
       },
     }
@@ -118,19 +118,25 @@ describe('record hashes', () => {
     const siblings = [{ dot: { actor: 'b', counter: 1 }, payload: value('x') }]
     const forward: KeyRecord = {
       kv: {
-        clock: new Map([
-          ['a', 2],
-          ['b', 1],
-        ]),
+        clock: {
+          vector: new Map([
+            ['a', 2],
+            ['b', 1],
+          ]),
+          cloud: [],
+        },
         siblings,
       },
     }
     const backward: KeyRecord = {
       kv: {
-        clock: new Map([
-          ['b', 1],
-          ['a', 2],
-        ]),
+        clock: {
+          vector: new Map([
+            ['b', 1],
+            ['a', 2],
+          ]),
+          cloud: [],
+        },
         siblings,
       },
     }

@@ -12,9 +12,9 @@
 
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { contextCovers } from '../../../src/crdt/dot-context.js'
 import * as Orswot from '../../../src/crdt/orswot.js'
 import { SeededRandom } from '../../../src/env/random.js'
+import { contextCovers } from '../../../src/versioning/dot-context.js'
 import {
   type Dot,
   dotKey,

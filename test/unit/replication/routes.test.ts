@@ -283,7 +283,7 @@ describe('kv routes: requests and answers', () => {
 
   it('hands a write over with value, type and context, and answers 204 with the new context', async () => {
     const { backend, call } = setup()
-    const context = encodeCausalContextToken({ vector: new Map([['n1.a', 2]]), dots: [] })
+    const context = encodeCausalContextToken({ vector: new Map([['n1.a', 2]]), cloud: [] })
     const response = await call('PUT', '/v1/kv/default/k?w=1&pw=1', 'value', {
       'Content-Type': 'text/x',
       'X-Murmur-Context': context,

@@ -43,8 +43,9 @@ import {
   witnessForm,
 } from '../../../src/replication/witness.js'
 import { targetsNeeded } from '../../../src/runtime/kv/coordinator.js'
+import { contextCovers } from '../../../src/versioning/dot-context.js'
 import { update } from '../../../src/versioning/dvv.js'
-import { type Dot, vectorCovers } from '../../../src/versioning/version-vector.js'
+import type { Dot } from '../../../src/versioning/version-vector.js'
 import { decode, encode } from '../../../src/wire/codec.js'
 
 const value = (text: string): KvPayload => ({
@@ -355,7 +356,7 @@ describe('reads against a model of three replicas', () => {
         expect(holdsDigests(tally.merged())).toBe(false)
         for (const target of tally.quorum.succeeded()) {
           for (const dot of held.get(target.node) ?? []) {
-            expect(vectorCovers(merged.clock, dot)).toBe(true)
+            expect(contextCovers(merged.clock, dot)).toBe(true)
           }
         }
       }),

@@ -14,6 +14,7 @@ import { type Random, SeededRandom } from '../../../src/env/random.js'
 import {
   compare,
   context,
+  emptyVersioned,
   payloads,
   sync,
   update,
@@ -72,10 +73,11 @@ interface VersioningModel<S> {
 }
 
 const dvvModel: VersioningModel<Versioned<WriteTag>> = {
-  empty: () => ({ clock: EMPTY_VECTOR, siblings: [] }),
+  empty: () => emptyVersioned(),
   put: (local, seen, actor, tag) => update(local, seen, actor, tag).versioned,
   merge: sync,
-  context,
+  // Plain updates never leave cloud dots, so the vector is the whole context.
+  context: (state) => context(state).vector,
   values: payloads,
 }
 

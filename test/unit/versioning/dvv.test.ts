@@ -11,6 +11,12 @@ import { describe, expect, it } from 'vitest'
 import { AssertionError } from '../../../src/env/assert.js'
 import { isMurmurError, MurmurError } from '../../../src/env/errors.js'
 import {
+  contextCovers,
+  contextJoin,
+  type DotContext,
+  EMPTY_DOT_CONTEXT,
+} from '../../../src/versioning/dot-context.js'
+import {
   compare,
   compareDots,
   context,
@@ -29,17 +35,20 @@ import {
   type Versioned,
 } from '../../../src/versioning/dvv.js'
 import {
+  type Dot,
   dotEquals,
   EMPTY_VECTOR,
   VECTOR_ENTRIES_MAX,
   type VersionVector,
-  vectorCovers,
   vectorFromEntries,
-  vectorJoin,
-  vectorWithDot,
 } from '../../../src/versioning/version-vector.js'
 import { decode, encode } from '../../../src/wire/codec.js'
 import { type History, historyArbitrary } from './histories.js'
+
+/** The clock entry a minting actor's own dot gives: every counter of its up to the dot. */
+function ownDot(dot: Dot): DotContext {
+  return { vector: new Map([[dot.actor, dot.counter]]), cloud: [] }
+}
 
 const A = 'n1.3f9a'
 const B = 'n2.40a1'
@@ -57,7 +66,12 @@ function pick(history: History, index: number): Versioned<string> {
 
 const historyWithPicks = fc.tuple(historyArbitrary(), fc.nat(), fc.nat(), fc.nat())
 
-function write(local: Versioned<string>, seen: VersionVector, actor: string, value: string) {
+function write(
+  local: Versioned<string>,
+  seen: VersionVector | DotContext,
+  actor: string,
+  value: string,
+) {
   return update(local, seen, actor, value).versioned
 }
 
@@ -66,7 +80,8 @@ describe('update', () => {
     const { versioned, dot } = update(emptyVersioned<string>(), EMPTY_VECTOR, A, 'v1')
     expect(dot).toEqual({ actor: A, counter: 1 })
     expect(payloads(versioned)).toEqual(['v1'])
-    expect([...versioned.clock]).toEqual([[A, 1]])
+    expect([...versioned.clock.vector]).toEqual([[A, 1]])
+    expect(versioned.clock.cloud).toEqual([])
   })
 
   it('keeps siblings a write without context has not seen', () => {
@@ -125,7 +140,7 @@ describe('update', () => {
 
   it('asserts that the local state keeps the container invariants', () => {
     const uncovered: Versioned<string> = {
-      clock: EMPTY_VECTOR,
+      clock: EMPTY_DOT_CONTEXT,
       siblings: [{ dot: { actor: A, counter: 1 }, payload: 'v' }],
     }
     expect(() => update(uncovered, EMPTY_VECTOR, A, 'v')).toThrow(AssertionError)
@@ -149,7 +164,7 @@ describe('sync and compare', () => {
   it('orders by dots as well as clocks', () => {
     // Equal clocks, but `holding` still has a sibling that `superseded` has seen and dropped;
     // only corrupt or forged input produces this pair, and sync resolves it to `superseded`.
-    const clock = vectorFromEntries([[A, 2]])
+    const clock = { vector: vectorFromEntries([[A, 2]]), cloud: [] }
     const holding: Versioned<string> = {
       clock,
       siblings: [
@@ -257,7 +272,7 @@ describe('context supersession', () => {
         // Directly: covered siblings are gone, uncovered ones stay.
         for (const sibling of local.siblings) {
           const kept = versioned.siblings.some((held) => dotEquals(held.dot, sibling.dot))
-          expect(kept).toBe(!vectorCovers(seen, sibling.dot))
+          expect(kept).toBe(!contextCovers(seen, sibling.dot))
         }
         expect(descends(versioned, local)).toBe(true)
         expect(compare(versioned, local)).toBe('after')
@@ -265,9 +280,9 @@ describe('context supersession', () => {
         const withWrite = sync(versioned, other)
         const withoutWrite = sync(local, other)
         const expected: Versioned<string> = {
-          clock: vectorWithDot(vectorJoin(withoutWrite.clock, seen), dot),
+          clock: contextJoin(contextJoin(withoutWrite.clock, seen), ownDot(dot)),
           siblings: [
-            ...withoutWrite.siblings.filter((sibling) => !vectorCovers(seen, sibling.dot)),
+            ...withoutWrite.siblings.filter((sibling) => !contextCovers(seen, sibling.dot)),
             { dot, payload: 'new' },
           ].sort((left, right) => compareDots(left.dot, right.dot)),
         }

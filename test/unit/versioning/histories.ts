@@ -111,7 +111,7 @@ export function runHistory(steps: readonly Step[], replicaCount = REPLICA_COUNT)
     } else if (step.kind === 'read') {
       const merged = syncAll(step.replicas.map(stateOf))
       snapshots.push(merged)
-      reads.push(merged.clock)
+      reads.push(merged.clock.vector)
     } else {
       const merged = sync(stateOf(step.to), stateOf(step.from))
       replicas[step.to] = merged

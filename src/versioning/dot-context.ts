@@ -1,15 +1,24 @@
 /**
- * A causal context for dot-based CRDTs (the `DotContext` of delta-state CRDTs): the set of
- * dots a state has seen, stored as a version vector for the contiguous prefix of each actor's
+ * A causal context (the `DotContext` of delta-state CRDTs), shared by the causal CRDTs
+ * (src/crdt) and the clocks of plain keys (src/versioning/dvv.ts): the set of dots a state has
+ * seen, stored as a version vector for the contiguous prefix of each actor's
  * events plus a sorted "cloud" of dots seen beyond that prefix. A state built from local
  * updates and full-state merges has an empty cloud; a delta's context is mostly cloud (the few
  * dots it speaks for), which a version vector alone could not express without claiming to
- * have seen more. Deltas merged out of causal order leave a cloud until the gaps fill.
+ * have seen more. Deltas merged out of causal order leave a cloud until the gaps fill; a plain
+ * key's clock holds cloud dots for writes a client's context named that its replica never saw.
  *
  * Contract: contexts are immutable and always compact (no cloud dot is covered by the vector
  * or extends it contiguously), so equal sets of dots have equal representations.
  */
 
+import { arrayHeaderSize, stringSize, uintSize, vectorByteSize } from '../crdt/msgpack-size.js'
+import {
+  arrayFromUntrusted,
+  compareStrings,
+  type DecodeErrorCode,
+  tupleFromUntrusted,
+} from '../crdt/validation.js'
 import {
   type Actor,
   type Dot,
@@ -18,19 +27,13 @@ import {
   EMPTY_VECTOR,
   type VersionVector,
   vectorCovers,
+  vectorDescends,
   vectorEntries,
   vectorEquals,
   vectorFromUntrusted,
   vectorGet,
   vectorJoin,
-} from '../versioning/version-vector.js'
-import { arrayHeaderSize, stringSize, uintSize, vectorByteSize } from './msgpack-size.js'
-import {
-  arrayFromUntrusted,
-  compareStrings,
-  type DecodeErrorCode,
-  tupleFromUntrusted,
-} from './validation.js'
+} from './version-vector.js'
 
 export interface DotContext {
   /** actor → highest counter n such that every event 1..n of the actor has been seen. */
@@ -155,4 +158,10 @@ export function contextFromUntrusted(raw: unknown, code: DecodeErrorCode): DotCo
     dotFromUntrusted(dot, code),
   )
   return compact(vector, cloud)
+}
+
+/** True when `left` has seen every dot `right` has (both compact, so vectors compare directly). */
+export function contextDescends(left: DotContext, right: DotContext): boolean {
+  if (!vectorDescends(left.vector, right.vector)) return false
+  return right.cloud.every((dot) => contextCovers(left, dot))
 }

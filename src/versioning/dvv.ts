@@ -244,9 +244,11 @@ export function updateDotted<T>(
  *
  * When the new state holds only the new sibling, its clock is exact: every write it covers is
  * either the new one or was superseded here by a context that saw it. Otherwise the state also
- * holds siblings the client never saw, and the answer is the sent context with the new dot
- * added as a single dot: the vector must not advance to it, which could cover a concurrent
- * sibling of the same actor.
+ * holds siblings the client never saw, and the answer is the sent vector with the new dot as a
+ * single dot: the vector must not advance to it, which could cover a concurrent sibling of the
+ * same actor. The sent cloud dots are left out: the new clock holds them (`updateDotted` joins
+ * the whole context) and travels with the new record, so every replica drops those writes
+ * without the client naming them again, and the client's context does not grow write by write.
  */
 export function writeContext(written: Versioned<unknown>, dot: Dot, sent: DotContext): DotContext {
   assertWellFormed(written)
@@ -255,10 +257,7 @@ export function writeContext(written: Versioned<unknown>, dot: Dot, sent: DotCon
   if (written.siblings.length === 1 && only !== undefined && dotEquals(only.dot, dot)) {
     return context(written)
   }
-  // Beyond CONTEXT_DOTS_MAX the sent dots with the lowest counters are dropped, which can only
-  // leave a sibling behind; the new dot is always kept.
-  const seen = { vector: sent.vector, cloud: highestDots(sent.cloud, CONTEXT_DOTS_MAX - 1) }
-  return contextWithDots(seen, [dot])
+  return contextWithDots({ vector: sent.vector, cloud: EMPTY_DOT_CONTEXT.cloud }, [dot])
 }
 
 /**

@@ -33,9 +33,17 @@ export interface Violation {
  * - `anti-entropy-lag`: replicas of a key still differed when the convergence wait ended, and
  *   the final blocking-repair reads made them equal; replicas that still differ after those
  *   reads are a violation.
+ * - `witness-custody-lost`: every final read of a key in the witness keyspace was refused as
+ *   stale (503, `details.stale: true`) in a run that wiped a node. A witness that coordinates
+ *   a write keeps the value in custody until a full replica holds it; a write that never
+ *   reached one leaves its digest on other replicas, and when the witness's disk is wiped the
+ *   value is gone while the digest stays, so every read of the key is refused until a write
+ *   supersedes it (docs/RELIABILITY.md, finding 5). Any other final read that never succeeds
+ *   fails the run.
  */
 export const KNOWN_ISSUES = {
   antiEntropyLag: 'anti-entropy-lag',
+  witnessCustodyLost: 'witness-custody-lost',
 } as const
 
 export function checkRegister(state: RegisterKey, finalValues: readonly string[]): Violation[] {

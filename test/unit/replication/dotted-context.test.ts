@@ -120,6 +120,15 @@ describe('updateDotted and writeContext', () => {
     expect(canonical(sync(overwrite.versioned, old.versioned))).toEqual(canonical(merged))
     // The merged vector covers the named dot, so the cloud folds away.
     expect(merged.clock.cloud).toEqual([])
+    // Through a coordinator that keeps a concurrent sibling, the answer names only the new
+    // dot beyond the sent vector; the new clock holds the named dot, so it is still dropped.
+    const stranger = update(emptyVersioned<string>(), EMPTY_VECTOR, B, 'stranger')
+    const beside = updateDotted(stranger.versioned, handed, C, 'beside')
+    const besideAnswer = writeContext(beside.versioned, beside.dot, handed)
+    expect([...besideAnswer.vector]).toEqual([[C, beside.dot.counter]])
+    expect(besideAnswer.cloud).toEqual([])
+    expect(contextCovers(besideAnswer, stranger.dot)).toBe(false)
+    expect(payloadsOf(sync(old.versioned, beside.versioned))).toEqual(['other', 'beside'])
     // A delete through that answer leaves only the tombstone beside 'other'.
     const deleted = updateDotted(overwrite.versioned, answer, C, 'tombstone')
     expect(payloadsOf(sync(old.versioned, deleted.versioned))).toEqual(['other', 'tombstone'])

@@ -210,7 +210,14 @@ describe('topology changes under load', () => {
     for (const [key, value] of load.acknowledged) {
       const response = await cluster.request('n1', `/v1/kv/default/${key}?r=quorum`)
       const body = await response.text()
-      if (response.status !== 200 || body !== value) missing.push(`${key}: ${response.status}`)
+      if (response.status !== 200 || body !== value) {
+        // Whether another replica holds it tells a replica left behind from a lost write.
+        const asked = response.headers.get('X-Murmur-Replicas')
+        const all = await cluster.request('n1', `/v1/kv/default/${key}?r=all`)
+        const seenBy = all.headers.get('X-Murmur-Replicas')
+        await all.text()
+        missing.push(`${key}: ${response.status} from ${asked}; r=all ${all.status} from ${seenBy}`)
+      }
     }
     expect(missing).toEqual([])
   }, 120_000)

@@ -3,7 +3,7 @@
  * background timers, clients that talk to nodes through the REST app and record what they saw,
  * and the checker of the no-lost-write rule.
  *
- * The checker knows, for every context token a client was handed, the values the client saw
+ * The checker knows, for every context token a client was handed for a key, the values it saw
  * with it (a read's siblings; for a write's answer, what the carried context saw plus the
  * written value). A value is legitimately gone when some write attempt, of any outcome,
  * carried a context that saw it. The rule: after healing, every acknowledged value is present
@@ -143,6 +143,10 @@ export function primaryReplicas(response: SimResponse): Set<string> {
 }
 
 export class History {
+  /**
+   * Values seen with each context token, by key and token: a token holds no key, and the same
+   * clock can be handed out for two keys (dot counters are per key above a node-wide floor).
+   */
   private readonly seen = new Map<string, ReadonlySet<string>>()
   private readonly attempts: WriteAttempt[] = []
   private readonly reads: ReadRecord[] = []
@@ -155,15 +159,20 @@ export class History {
     return this.attempts.filter((attempt) => attempt.outcome === 'ok').length
   }
 
-  seenWith(token: string): ReadonlySet<string> {
-    return this.seen.get(token) ?? new Set()
+  seenWith(key: string, token: string): ReadonlySet<string> {
+    return this.seen.get(seenKey(key, token)) ?? new Set()
   }
 
-  /** A read handed out `context` together with `values`. */
-  read(observed: Observed): void {
-    if (observed.context === '') return
-    const previous = this.seen.get(observed.context) ?? new Set()
-    this.seen.set(observed.context, new Set([...previous, ...observed.values]))
+  /** `key`'s `token` was handed out with `values` seen. */
+  private see(key: string, token: string, values: Iterable<string>): void {
+    if (token === '') return
+    const previous = this.seenWith(key, token)
+    this.seen.set(seenKey(key, token), new Set([...previous, ...values]))
+  }
+
+  /** A read of `key` handed out `context` together with `values`. */
+  read(key: string, observed: Observed): void {
+    this.see(key, observed.context, observed.values)
   }
 
   /** A successful read of `key` that ran from `startedMs` to `endedMs`, for `checkReads`. */
@@ -195,9 +204,9 @@ export class History {
       attempt.ackedMs = nowMs
       attempt.ackedBy = primaryReplicas(response)
       const context = response.headers.get('X-Murmur-Context') ?? ''
-      const carried = this.seenWith(attempt.carried)
+      const carried = this.seenWith(attempt.key, attempt.carried)
       const own = attempt.value === undefined ? [] : [attempt.value]
-      if (context !== '') this.seen.set(context, new Set([...carried, ...own]))
+      this.see(attempt.key, context, [...carried, ...own])
       return
     }
     const body = safeJson(response.body) as { error?: { definite?: boolean } } | undefined
@@ -210,7 +219,7 @@ export class History {
     const gone = new Set<string>()
     const goneByAck = new Set<string>()
     for (const attempt of attempts) {
-      for (const value of this.seenWith(attempt.carried)) {
+      for (const value of this.seenWith(key, attempt.carried)) {
         gone.add(value)
         if (attempt.outcome === 'ok') goneByAck.add(value)
       }
@@ -241,7 +250,7 @@ export class History {
         if (![...write.ackedBy].some((node) => read.answeredBy.has(node))) continue
         if (read.values.includes(value)) continue
         const superseded = attempts.some(
-          (other) => other.beganMs <= read.endedMs && this.seenWith(other.carried).has(value),
+          (other) => other.beganMs <= read.endedMs && this.seenWith(key, other.carried).has(value),
         )
         if (!superseded) {
           violations.push(
@@ -253,6 +262,10 @@ export class History {
     }
     return violations
   }
+}
+
+function seenKey(key: string, token: string): string {
+  return `${key}\u0000${token}`
 }
 
 function safeJson(text: string): unknown {

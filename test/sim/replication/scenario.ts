@@ -106,7 +106,7 @@ export async function runScenario(
         if (read === undefined) continue
         history.readBetween(key, startedMs, cluster.sim.nowMs, read)
         const observed = observe(read)
-        history.read(observed)
+        history.read(key, observed)
         if (observed.values.length > 1) state.siblingsSeen++
         context = observed.context
         if (choice >= 45) continue

@@ -109,7 +109,7 @@ describe('requests during a move', () => {
           )
           if (read === undefined) continue
           const observed = observe(read)
-          history.read(observed)
+          history.read(key, observed)
           context = observed.context
         }
         await put(pick(NODES), key, `c${index}.${op}.${random.u32().toString(36)}`, context)

@@ -34,12 +34,10 @@ export interface Violation {
  *   the final blocking-repair reads made them equal; replicas that still differ after those
  *   reads are a violation.
  * - `witness-custody-lost`: every final read of a key in the witness keyspace was refused as
- *   stale (503, `details.stale: true`) in a run that wiped a node. A witness that coordinates
- *   a write keeps the value in custody until a full replica holds it; a write that never
- *   reached one leaves its digest on other replicas, and when the witness's disk is wiped the
- *   value is gone while the digest stays, so every read of the key is refused until a write
- *   supersedes it (docs/RELIABILITY.md, finding 5). Any other final read that never succeeds
- *   fails the run.
+ *   stale (503, `details.stale: true`) in a run that wiped a node. A digest whose value was on
+ *   the wiped disk alone (a witness's custody, or the one full copy of a write acknowledged
+ *   with a witness) stays on the other replicas, and every read of the key is refused
+ *   (docs/RELIABILITY.md, finding 5). Any other final read that never succeeds fails the run.
  */
 export const KNOWN_ISSUES = {
   antiEntropyLag: 'anti-entropy-lag',

@@ -803,7 +803,30 @@ export class Coordinator {
       sync,
     )
     await counter.observe(minted.dot.counter)
-    return minted
+    return this.withCustodyValues(address, plan, minted)
+  }
+
+  /**
+   * A coordinating witness's full record carries the key's other writes as it holds them: as
+   * digests. Some may be writes it coordinated itself that never reached a full replica, whose
+   * values wait in its custody (hints for the full primaries). Those values go with the record,
+   * so no full replica is handed a digest whose value lives on this node alone: were this
+   * node's disk lost, such a digest would stand for a write nobody holds, and every read of the
+   * key would be refused as stale.
+   */
+  private async withCustodyValues(
+    address: DataKey,
+    plan: ReplicaPlan,
+    minted: Minted,
+  ): Promise<Minted> {
+    if (minted.custody === undefined || !holdsDigests(minted.record)) return minted
+    let record = minted.record
+    for (const primary of plan.primaries) {
+      if (plan.witnesses.includes(primary)) continue
+      const held = await this.options.store.readHint(primary, address)
+      if (held !== undefined) record = mergeRecords(record, held)
+    }
+    return { ...minted, record }
   }
 
   private corruptReplica(request: WriteRequest): MurmurError {

@@ -1,7 +1,7 @@
 /**
  * Goal: each witness behaviour shown on its own, on three nodes with one witness per key: a
  * witness stores digests and coordinates its own writes, keeping the value in custody until a
- * full replica holds it (or hands it off when none took it), and answers a returnbody write
+ * full replica holds it (or hands it off when none took it, or sends it with a later write), and answers a returnbody write
  * with siblings it holds as digests by reading them from a full replica; a quorum read that meets a
  * witness reporting a write its full answer lacks asks the other full replica, and refuses
  * (503) when none holds it; while a full replica is down the promoted witness keeps the value
@@ -101,6 +101,25 @@ describe('witness replicas', () => {
     // The digest the witness kept is never left without its value: the key reads.
     const read = await call(sim, full[1], 'GET', keyPath('lone', 'r=all'))
     expect([read.status, read.body]).toEqual([200, 'kept'])
+  })
+
+  it('send the values in their custody with a later write, never a digest alone', async () => {
+    const sim = await cluster()
+    const { full, witness } = roles(sim, 'held')
+    sim.faults.isolate(witness, full)
+    const failed = await call(sim, witness, 'PUT', keyPath('held', 'w=1&timeout=1000'), 'first')
+    expect(failed.status).toBe(503)
+    expect(hintsHeld(sim)).toBe(1)
+    sim.faults.heal()
+    // A concurrent write the witness coordinates carries 'first' as a sibling: with its value,
+    // which only the witness's custody holds, not as a bare digest.
+    const second = await call(sim, witness, 'PUT', keyPath('held', 'w=all'), 'second')
+    expect(second.status).toBe(204)
+    for (const node of full) {
+      const record = await recordOn(sim, node, 'held')
+      expect(record !== undefined && holdsDigests(record)).toBe(false)
+      expect(record?.kv?.siblings).toHaveLength(2)
+    }
   })
 
   it('answer a returnbody write with every sibling, read from a full replica', async () => {

@@ -13,7 +13,9 @@
  *   3. Persist the cursor in storage meta (`transfer/<version>/<partition>`), synced, after the
  *      merges: the sync makes the merged records durable too, so a restart resumes after what it
  *      holds and repeats at most one page.
- *   4. Once every keyspace is streamed, reconcile with every other alive old owner through an
+ *   4. Once every keyspace is streamed, reconcile with every other alive old owner (waiting up
+ *      to RECONCILE_WAIT_MS for one that keeps its place but this node does not see as usable)
+ *      through an
  *      anti-entropy exchange (they act on the moving version by then, so nothing acknowledged
  *      only to them is missed), persist `reconciled`, and report the transfer done.
  * A failure (source down, timeout, stop) parks the transfer in `failed` with its cursor kept;
@@ -64,6 +66,12 @@ import type { TopologyView, TransferReport, TransferStatus } from './view.js'
 const PROGRESS_LOG_KEYS = 100_000
 /** Pages of one keyspace of one transfer at most; each page moves the cursor on. */
 const PAGES_MAX = 100_000_000
+/**
+ * How long a transfer waits for an old owner it does not see as usable before reconciling
+ * without it, and how often it looks: longer than a suspicion on a busy machine lasts.
+ */
+const RECONCILE_WAIT_MS = 10_000
+const RECONCILE_POLL_MS = 200
 
 /** The handoff tunables (config `topology.handoff`, documented with their defaults there). */
 export type HandoffSettings = Config['topology']['handoff']
@@ -356,7 +364,10 @@ export class TransferEngine implements TransferReport {
       assert(part !== undefined, 'one part per index')
       for (const peer of oldOwners[index] ?? []) {
         if (peer === machine.source) continue
-        if (!liveness.isUsable(peer)) {
+        const usable = this.staysOwner(part.keyspace, partition, peer)
+          ? await this.awaitUsable(machine, peer)
+          : liveness.isUsable(peer)
+        if (!usable) {
           // Writes acknowledged by this owner and a lost one alone are not moved; anti-entropy
           // and read repair bring them once it is back.
           log.warn('a transfer skips reconciling with an old owner that is not usable', {
@@ -370,6 +381,30 @@ export class TransferEngine implements TransferReport {
         await reconcile(part.keyspace, partition, peer)
       }
     }
+  }
+
+  /** Whether `peer` owns the keyspace's partition in the ring the move goes to as well. */
+  private staysOwner(keyspaceName: string, partition: number, peer: string): boolean {
+    const next = this.options.topology.topology().next
+    const keyspace = this.options.keyspaces.find((candidate) => candidate.name === keyspaceName)
+    if (next === undefined || keyspace === undefined) return false
+    return roleInRing(next, partition, keyspace, peer) !== undefined
+  }
+
+  /**
+   * Whether `peer` is usable, waiting up to RECONCILE_WAIT_MS for it: an owner this node
+   * suspects for a moment (a busy machine, a short partition) is still reconciled with, while
+   * one that stays down does not hold the transfer back for good.
+   */
+  private async awaitUsable(machine: TransferMachine, peer: string): Promise<boolean> {
+    const { liveness, clock } = this.options
+    const untilMs = clock.nowMs() + RECONCILE_WAIT_MS
+    while (!liveness.isUsable(peer)) {
+      if (clock.nowMs() >= untilMs) return false
+      this.checkCurrent(machine)
+      await new Promise<void>((resolve) => clock.setTimer(RECONCILE_POLL_MS, resolve))
+    }
+    return true
   }
 
   /** Stops a transfer whose version this node no longer acts on. */

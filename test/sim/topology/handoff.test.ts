@@ -3,7 +3,8 @@
  * old owner's copy only once the move settled. A receiver that crashes mid-transfer resumes
  * from its persisted cursor and ends with exactly the keys (and record states) of a replica
  * that holds everything, including writes its source missed (reconciliation with the other old
- * owners) and deletes (tombstones move, values do not come back); a receiver that becomes a
+ * owners, also one it suspected for a moment) and deletes (tombstones move, values do not come
+ * back); a receiver that becomes a
  * witness gets the witness form only; cleanup deletes nothing while moving or within the grace
  * after settling, then deletes exactly the partitions the node no longer owns.
  * Method: four real nodes on the simulator (n4 standby), each acting on its own
@@ -193,6 +194,38 @@ describe('partition handoff', () => {
     for (const key of deleted) {
       const response = await call(cluster, 'n4', 'GET', keyPath(key, 'r=all'))
       expect(response.status, `${key} stays deleted`).toBe(404)
+    }
+  }, 120_000)
+
+  it('a receiver waits for an old owner it suspects for a moment before it reconciles', async () => {
+    const run = await startRun('handoff reconcile waits', 0)
+    const { cluster } = run
+    await load(cluster, 60, 24)
+    const planned = receivedTransfers(run.moving, 'n4', [
+      { name: 'default', replicas: 3, witnesses: 0 },
+    ])
+    // n4 loses sight of n1 and n2, which hold the writes n3 missed, and the move starts.
+    cluster.faults.partition([
+      ['n1', 'n2'],
+      ['n3', 'n4'],
+    ])
+    const liveness = cluster.node('n4').liveness
+    const suspected = await cluster.sim.runUntil(
+      () => !liveness.isUsable('n1') && !liveness.isUsable('n2'),
+      { untilMs: cluster.sim.nowMs + 30_000 },
+    )
+    expect(suspected).toBe(true)
+    moveAll(run, run.moving)
+    await cluster.sim.runFor(3000)
+    cluster.faults.heal()
+    const done = await cluster.sim.runUntil(() => transfersDone(cluster, 'n4', planned.length), {
+      untilMs: cluster.sim.nowMs + 60_000,
+    })
+    expect(done).toBe(true)
+    for (const plan of planned) {
+      expect(await hashesOf(cluster, 'n4', plan.partition)).toEqual(
+        await hashesOf(cluster, 'n1', plan.partition),
+      )
     }
   }, 120_000)
 

@@ -271,7 +271,13 @@ describe('client commands against a running cluster', () => {
   }, 30_000)
 
   const cli = (...args: string[]) => runCli([...args, '--node', node])
-  const json = (run: CliRun) => JSON.parse(run.stdout) as Record<string, unknown>
+  /** The command's JSON output; a run that printed none fails with its exit code and stderr. */
+  const json = (run: CliRun): Record<string, unknown> => {
+    if (run.stdout.trim() === '') {
+      throw new Error(`no output (exit ${run.code}): ${run.stderr.trim().slice(0, 300)}`)
+    }
+    return JSON.parse(run.stdout) as Record<string, unknown>
+  }
 
   it('put and get a value, human and --json; a missing key exits 1', async () => {
     expect((await cli('put', 'default', 'greeting', 'hello')).code).toBe(0)

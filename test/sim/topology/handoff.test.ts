@@ -17,7 +17,11 @@
 
 import { describe, expect, it } from 'vitest'
 import { recordHash } from '../../../src/replication/antientropy/tree.js'
-import { progressFromUntrusted, receivedTransfers } from '../../../src/replication/handoff.js'
+import {
+  type PlannedTransfer,
+  progressFromUntrusted,
+  receivedTransfers,
+} from '../../../src/replication/handoff.js'
 import { kvAbsent } from '../../../src/replication/record.js'
 import { holdsValues } from '../../../src/replication/witness.js'
 import { buildRing, type Ring } from '../../../src/ring/index.js'
@@ -132,6 +136,19 @@ function transfersDone(cluster: SimCluster, node: string, count: number): boolea
   return transfers.length === count && transfers.every((transfer) => transfer.state === 'done')
 }
 
+/** Runs until n4's transfers are done, then checks it holds the records n1 (which saw every write) holds. */
+async function expectReceivedAll(cluster: SimCluster, planned: readonly PlannedTransfer[]) {
+  const done = await cluster.sim.runUntil(() => transfersDone(cluster, 'n4', planned.length), {
+    untilMs: cluster.sim.nowMs + 60_000,
+  })
+  expect(done).toBe(true)
+  for (const plan of planned) {
+    expect(await hashesOf(cluster, 'n4', plan.partition)).toEqual(
+      await hashesOf(cluster, 'n1', plan.partition),
+    )
+  }
+}
+
 /** Writes `count` keys at w=all, then `late` more at w=2 while n3 is cut off. */
 async function load(cluster: SimCluster, count: number, late: number): Promise<string[]> {
   const all = keys('k', count)
@@ -180,17 +197,8 @@ describe('partition handoff', () => {
     for (const transfer of cluster.node('n4').kv.transfers()) {
       expect(transfer.keysMoved).toBe(saved.get(transfer.partition) ?? 0)
     }
-    const done = await cluster.sim.runUntil(() => transfersDone(cluster, 'n4', planned.length), {
-      untilMs: cluster.sim.nowMs + 60_000,
-    })
-    expect(done).toBe(true)
-
     // n1 holds every write; after streaming and reconciling, n4 holds the same records.
-    for (const plan of planned) {
-      expect(await hashesOf(cluster, 'n4', plan.partition)).toEqual(
-        await hashesOf(cluster, 'n1', plan.partition),
-      )
-    }
+    await expectReceivedAll(cluster, planned)
     for (const key of deleted) {
       const response = await call(cluster, 'n4', 'GET', keyPath(key, 'r=all'))
       expect(response.status, `${key} stays deleted`).toBe(404)
@@ -218,15 +226,7 @@ describe('partition handoff', () => {
     moveAll(run, run.moving)
     await cluster.sim.runFor(3000)
     cluster.faults.heal()
-    const done = await cluster.sim.runUntil(() => transfersDone(cluster, 'n4', planned.length), {
-      untilMs: cluster.sim.nowMs + 60_000,
-    })
-    expect(done).toBe(true)
-    for (const plan of planned) {
-      expect(await hashesOf(cluster, 'n4', plan.partition)).toEqual(
-        await hashesOf(cluster, 'n1', plan.partition),
-      )
-    }
+    await expectReceivedAll(cluster, planned)
   }, 120_000)
 
   it('a witness receiver gets the witness form only, a full receiver the values', async () => {

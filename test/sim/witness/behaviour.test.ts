@@ -60,6 +60,21 @@ function roles(sim: SimCluster, key: string): { full: [string, string]; witness:
   return { full: [first, second], witness }
 }
 
+/**
+ * A write the witness coordinates while both full replicas are unreachable but not yet seen
+ * down: it fails, and the witness keeps the value in custody (one hint) beside its digest.
+ */
+async function failInCustody(sim: SimCluster, key: string, value: string): Promise<void> {
+  const { full, witness } = roles(sim, key)
+  sim.faults.isolate(witness, full)
+  const failed = await call(sim, witness, 'PUT', keyPath(key, 'w=1&timeout=1000'), value)
+  expect(failed.status).toBe(503)
+  const kept = await recordOn(sim, witness, key)
+  expect(kept !== undefined && holdsDigests(kept) && !holdsValues(kept)).toBe(true)
+  expect(hintsHeld(sim)).toBe(1)
+  sim.faults.heal()
+}
+
 describe('witness replicas', () => {
   it('keep digests only, and coordinate their own writes with the value in custody', async () => {
     const sim = await cluster()
@@ -86,15 +101,8 @@ describe('witness replicas', () => {
 
   it('keep a witness-coordinated value when no full replica took it, and hand it off', async () => {
     const sim = await cluster()
-    const { full, witness } = roles(sim, 'lone')
-    // Both full replicas are unreachable but not yet seen down: the write fails, the value stays.
-    sim.faults.isolate(witness, full)
-    const failed = await call(sim, witness, 'PUT', keyPath('lone', 'w=1&timeout=1000'), 'kept')
-    expect(failed.status).toBe(503)
-    const kept = await recordOn(sim, witness, 'lone')
-    expect(kept !== undefined && holdsDigests(kept) && !holdsValues(kept)).toBe(true)
-    expect(hintsHeld(sim)).toBe(1)
-    sim.faults.heal()
+    const { full } = roles(sim, 'lone')
+    await failInCustody(sim, 'lone', 'kept')
     expect(
       await sim.sim.runUntil(() => hintsHeld(sim) === 0, { untilMs: sim.sim.nowMs + 30_000 }),
     ).toBe(true)
@@ -106,11 +114,7 @@ describe('witness replicas', () => {
   it('send the values in their custody with a later write, never a digest alone', async () => {
     const sim = await cluster()
     const { full, witness } = roles(sim, 'held')
-    sim.faults.isolate(witness, full)
-    const failed = await call(sim, witness, 'PUT', keyPath('held', 'w=1&timeout=1000'), 'first')
-    expect(failed.status).toBe(503)
-    expect(hintsHeld(sim)).toBe(1)
-    sim.faults.heal()
+    await failInCustody(sim, 'held', 'first')
     // A concurrent write the witness coordinates carries 'first' as a sibling: with its value,
     // which only the witness's custody holds, not as a bare digest.
     const second = await call(sim, witness, 'PUT', keyPath('held', 'w=all'), 'second')

@@ -27,7 +27,7 @@ import * as ReplicatedCounter from '../crdt/replicated-counter.js'
 import * as ReplicatedSet from '../crdt/replicated-set.js'
 import { assert } from '../env/assert.js'
 import { MurmurError } from '../env/errors.js'
-import { contextEquals } from '../versioning/dot-context.js'
+import { contextEquals, isEmptyContext } from '../versioning/dot-context.js'
 import {
   decodeVersioned,
   emptyVersioned,
@@ -109,10 +109,7 @@ export function isDeleted(payload: KvPayload): boolean {
 
 export function isEmptyRecord(record: KeyRecord): boolean {
   const kvEmpty =
-    record.kv === undefined ||
-    (record.kv.siblings.length === 0 &&
-      record.kv.clock.vector.size === 0 &&
-      record.kv.clock.cloud.length === 0)
+    record.kv === undefined || (record.kv.siblings.length === 0 && isEmptyContext(record.kv.clock))
   return kvEmpty && record.counter === undefined && record.set === undefined
 }
 

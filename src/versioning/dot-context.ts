@@ -84,10 +84,15 @@ export function contextHighest(context: DotContext, actor: Actor): number {
   return highest
 }
 
+/** True when the context has seen nothing. */
+export function isEmptyContext(context: DotContext): boolean {
+  return context.vector.size === 0 && context.cloud.length === 0
+}
+
 /** The context that has seen everything either input has seen. */
 export function contextJoin(left: DotContext, right: DotContext): DotContext {
-  if (right.vector.size === 0 && right.cloud.length === 0) return left
-  if (left.vector.size === 0 && left.cloud.length === 0) return right
+  if (isEmptyContext(right)) return left
+  if (isEmptyContext(left)) return right
   return compact(vectorJoin(left.vector, right.vector), [...left.cloud, ...right.cloud])
 }
 

@@ -299,7 +299,7 @@ describe('client commands against a running cluster', () => {
     expect(siblings['siblings']).toHaveLength(2)
     const context = siblings['context'] as string
     const resolved = await cli('put', 'default', 'cart', 'both', '--context', context, '--w', 'all')
-    expect(resolved.code).toBe(0)
+    expect(resolved.code, resolved.stderr).toBe(0)
     expect((await cli('get', 'default', 'cart', '--r', 'all')).stdout).toBe('both\n')
     const latest = json(await cli('get', 'default', 'cart', '--json'))
     expect(

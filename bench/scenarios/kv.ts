@@ -9,6 +9,9 @@
  * A third anchor, the replicated-write floor (bench/anchors/fanout-floor.ts), runs the same PUT
  * load on three bare Node.js processes that only frame each write to the two others and answer
  * after one echo: the ceiling any Node.js Dynamo-style store reaches with this load shape here.
+ * Its durable variant also reads and writes every copy in RocksDB through murmur's binding and
+ * answers only once two copies are fdatasynced: the ceiling of such a store that keeps
+ * `durability: sync`, which is the load QUORUM PUT's target is stated for.
  *
  * Targets this scenario reports on: QUORUM PUT ≥ 3× etcd PUT; ONE GET ≥ 0.6× hono; p99 ≤ 20 ms
  * at 32 connections. Everything runs on this machine, load generator included.
@@ -117,8 +120,19 @@ async function stopEtcd(cluster: EtcdCluster): Promise<void> {
   rmSync(cluster.dir, { recursive: true, force: true })
 }
 
-/** Three fan-out floor processes (bench/anchors/fanout-floor.ts); returns their HTTP urls. */
-async function startFloor(): Promise<{ urls: string[]; children: ChildProcess[] }> {
+interface Floor {
+  readonly urls: string[]
+  readonly children: ChildProcess[]
+  /** The durable floor's data directories' parent, removed with it. */
+  readonly dataRoot: string | undefined
+}
+
+/**
+ * Three fan-out floor processes (bench/anchors/fanout-floor.ts), durable ones (a RocksDB each
+ * under a new temporary directory) when `durable`; returns their HTTP urls.
+ */
+async function startFloor(durable: boolean): Promise<Floor> {
+  const dataRoot = durable ? mkdtempSync(join(tmpdir(), 'murmur-bench-floor-')) : undefined
   const ports = await freePorts(6)
   const httpPorts = ports.slice(0, 3)
   const peerPorts = ports.slice(3)
@@ -130,6 +144,7 @@ async function startFloor(): Promise<{ urls: string[]; children: ChildProcess[] 
         String(httpPort),
         String(peerPorts[index]),
         ...peerPorts.filter((_, other) => other !== index).map(String),
+        ...(dataRoot === undefined ? [] : [join(dataRoot, `n${index + 1}`)]),
       ],
       { stdio: 'ignore' },
     ),
@@ -144,11 +159,16 @@ async function startFloor(): Promise<{ urls: string[]; children: ChildProcess[] 
         ),
       ),
     )
-    if (answers.every((status) => status === 204)) return { urls, children }
+    if (answers.every((status) => status === 204)) return { urls, children, dataRoot }
     await sleep(100)
   }
-  await Promise.all(children.map((child) => stopProcess(child)))
+  await stopFloor({ urls, children, dataRoot })
   throw new Error('the fan-out floor did not start')
+}
+
+async function stopFloor(floor: Floor): Promise<void> {
+  await Promise.all(floor.children.map((child) => stopProcess(child)))
+  if (floor.dataRoot !== undefined) rmSync(floor.dataRoot, { recursive: true, force: true })
 }
 
 /** Writes every key of the key space once, so GETs find values. */
@@ -226,6 +246,11 @@ function ratioRows(series: readonly Series[]): (string | number)[][] {
     ])
     const floor = medianRps(find(`fan-out floor PUT c${connections}`))
     rows.push([`fan-out floor PUT ÷ etcd PUT, ${connections} connections`, round(floor / etcd, 2)])
+    const durable = medianRps(find(`durable floor PUT c${connections}`))
+    rows.push([
+      `durable floor PUT ÷ etcd PUT, ${connections} connections`,
+      round(durable / etcd, 2),
+    ])
   }
   for (const op of ['QUORUM PUT', 'QUORUM GET', 'ONE GET']) {
     const p99 = median(find(`murmur ${op} c32`).results.map((result) => result.p99Ms))
@@ -249,13 +274,15 @@ export const kvScenario: Scenario = {
     const [honoPort] = await freePorts(1)
     const hono = await startHonoAnchor(honoPort as number)
     let etcd: EtcdCluster | undefined
-    let floor: { urls: string[]; children: ChildProcess[] } | undefined
+    const floors: Floor[] = []
     try {
       await cluster.startAll()
       for (const node of cluster.nodes) await cluster.waitFor(node.id, '/ready', 20_000)
       etcd = await startEtcd()
-      floor = await startFloor()
-      const floorUrls = floor.urls
+      const floor = await startFloor(false)
+      floors.push(floor)
+      const durableFloor = await startFloor(true)
+      floors.push(durableFloor)
       const urls = cluster.nodes.map((node) => node.url)
       await preload(urls[0] as string)
       const seconds = options.durationSeconds
@@ -276,7 +303,11 @@ export const kvScenario: Scenario = {
         },
         {
           label: `fan-out floor PUT c${connections}`,
-          measure: () => murmurLoad(floorUrls, connections, seconds, 'put', 'w=quorum'),
+          measure: () => murmurLoad(floor.urls, connections, seconds, 'put', 'w=quorum'),
+        },
+        {
+          label: `durable floor PUT c${connections}`,
+          measure: () => murmurLoad(durableFloor.urls, connections, seconds, 'put', 'w=quorum'),
         },
         {
           label: `murmur QUORUM PUT c${connections}`,
@@ -315,6 +346,7 @@ export const kvScenario: Scenario = {
           'Three murmur nodes, three etcd members, the hono anchor and wrk share the same machine. Load on murmur is spread over its three nodes as clients of a leaderless store spread it (one wrk thread per node, connections divided evenly, one latency histogram); etcd is measured through its leader, which every etcd write goes through; hono is one process.',
           "QUORUM PUT waits for two of three replicas to fsync (durability sync); etcd PUT waits for a Raft majority to fsync its WAL. Each murmur PUT writes a new key: a PUT without a context on a key that holds a value becomes its sibling, so blind overwrites of the GETs' 10000 keys would pile up siblings run after run (earlier runs of this scenario did, and slowed down round by round); etcd overwrites its 10000 keys.",
           "The fan-out floor is three bare Node.js processes (node:http, no framework) that frame each PUT to the two others over TCP and answer after one echo, with no storage, versioning or validation (bench/anchors/fanout-floor.ts): what a Node.js store of this shape could reach on this machine, so the distance between it and murmur QUORUM PUT is murmur's own cost.",
+          'The durable floor is the same three processes with a RocksDB each (the binding murmur uses): every copy reads its key and puts the value, the writes of one event-loop turn go in one unsynced batch whose WAL is then fdatasynced from the thread pool (one sync in flight, later writes share the next), the coordinator writes its copy in parallel with the fan-out, and a PUT is answered once its own copy and one other are durable. No versioning, routing, validation, hints, anti-entropy or metrics: it bounds from above what any Node.js store with this storage reaches for QUORUM PUT with durability sync here.',
           'Reads ask only the replicas their level needs, the receiving node first: ONE GET is answered from the receiving node alone, QUORUM GET asks it and one peer; synced writes fdatasync the WAL on the thread pool, one sync per group-commit batch. Writes received by a node that is not a primary of the key are forwarded to one.',
           "Bounds, from CPU profiles of an earlier run that drove n1 alone (8 s, --cpu-prof): ONE GET saturated n1 (5% idle) while n2 and n3 idled; its largest self times were the response's writev syscall (16%) and the RocksDB point read (11%, about 30 µs each), the rest spread over HTTP parsing, routing, msgpack and the context token. QUORUM PUT left n1 24% idle and the replicas 65-70% idle: it was bound by the coordinator's CPU and by its serial path (local fdatasync, then the replicas' fdatasync), which the dot-uniqueness rule requires (src/runtime/kv/coordinator.ts).",
           'Spreading the load over the three nodes gives the cluster both cores; in runs that drove n1 alone, QUORUM PUT reached 0.66× etcd and ONE GET 0.21× hono.',
@@ -324,7 +356,7 @@ export const kvScenario: Scenario = {
     } finally {
       await stopProcess(hono)
       if (etcd !== undefined) await stopEtcd(etcd)
-      await Promise.all((floor?.children ?? []).map((child) => stopProcess(child)))
+      await Promise.all(floors.map(stopFloor))
       await cluster.destroy()
     }
   },

@@ -1,6 +1,11 @@
 /**
  * Command-line parsing shared by every murmur command: node:util's parseArgs with strict
  * options, turned into one-line usage errors (exit code 2) instead of stack traces.
+ *
+ * An option that takes a value takes the next argument whatever it starts with, as getopt
+ * does: parseArgs alone refuses `--context -Xy…` as ambiguous, and a context token begins with
+ * "-" one time in 64 (its first character comes from a checksum). Arguments after `--` are
+ * positionals, so `murmur put ks key -- -v` stores "-v".
  */
 
 import { parseArgs } from 'node:util'
@@ -30,7 +35,7 @@ export function parseCommandArgs(
   let parsed: ReturnType<typeof parseArgs>
   try {
     parsed = parseArgs({
-      args: [...argv],
+      args: attachOptionValues(argv, options),
       options: { ...options, help: { type: 'boolean', short: 'h' } },
       strict: true,
       allowPositionals: true,
@@ -43,6 +48,32 @@ export function parseCommandArgs(
     throw new UsageError(`unexpected argument "${parsed.positionals[positionalsMax]}"`)
   }
   return { values: parsed.values as ParsedArgs['values'], positionals: parsed.positionals }
+}
+
+/** `--name value` as `--name=value` (`-n value` as `-nvalue`) for every option taking a value. */
+function attachOptionValues(argv: readonly string[], options: OptionSpec): string[] {
+  const takesValue = new Set<string>()
+  for (const [name, spec] of Object.entries(options)) {
+    if (spec.type !== 'string') continue
+    takesValue.add(`--${name}`)
+    if (spec.short !== undefined) takesValue.add(`-${spec.short}`)
+  }
+  const attached: string[] = []
+  for (let index = 0; index < argv.length; index++) {
+    const arg = argv[index] as string
+    if (arg === '--') {
+      attached.push(...argv.slice(index))
+      break
+    }
+    const value = argv[index + 1]
+    if (!takesValue.has(arg) || value === undefined) {
+      attached.push(arg)
+      continue
+    }
+    attached.push(arg.startsWith('--') ? `${arg}=${value}` : `${arg}${value}`)
+    index++
+  }
+  return attached
 }
 
 export function stringOption(args: ParsedArgs, name: string, fallback?: string): string {

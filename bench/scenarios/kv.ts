@@ -23,6 +23,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { REPO_ROOT, sleep, TestCluster } from '../../test/support/cluster.js'
 import { freePorts } from '../../test/support/ports.js'
+import { ETCD_SCRIPT, type Etcd, etcdLeader, etcdUrl, startEtcd, stopEtcd } from '../lib/etcd.js'
 import { generateLoad, type LoadResult } from '../lib/load.js'
 import type { ScenarioReport } from '../lib/report.js'
 import {
@@ -42,83 +43,6 @@ const KEYS = 10_000
 const VALUE_BYTES = 100
 const PRELOAD_CONCURRENCY = 64
 const MURMUR_SCRIPT = join(REPO_ROOT, 'bench/scenarios/kv.lua')
-const ETCD_SCRIPT = '/work/shared/anchors/etcd/kv.lua'
-
-/** Three etcd members on loopback, as /work/shared/anchors/etcd/run.sh starts them. */
-interface EtcdCluster {
-  readonly url: string
-  readonly children: ChildProcess[]
-  readonly dir: string
-}
-
-async function startEtcd(): Promise<EtcdCluster> {
-  const dir = mkdtempSync(join(tmpdir(), 'murmur-bench-etcd-'))
-  const ports = await freePorts(6)
-  const members = [0, 1, 2].map((index) => ({
-    name: `m${index}`,
-    client: ports[index * 2] as number,
-    peer: ports[index * 2 + 1] as number,
-  }))
-  const initial = members.map((m) => `${m.name}=http://127.0.0.1:${m.peer}`).join(',')
-  const children = members.map((member) =>
-    spawn(
-      'etcd',
-      [
-        '--name',
-        member.name,
-        '--data-dir',
-        join(dir, member.name),
-        '--listen-client-urls',
-        `http://127.0.0.1:${member.client}`,
-        '--advertise-client-urls',
-        `http://127.0.0.1:${member.client}`,
-        '--listen-peer-urls',
-        `http://127.0.0.1:${member.peer}`,
-        '--initial-advertise-peer-urls',
-        `http://127.0.0.1:${member.peer}`,
-        '--initial-cluster',
-        initial,
-        '--initial-cluster-token',
-        `bench-${process.pid}`,
-        '--initial-cluster-state',
-        'new',
-        '--logger',
-        'zap',
-        '--log-outputs',
-        join(dir, `${member.name}.log`),
-      ],
-      { stdio: 'ignore' },
-    ),
-  )
-  const cluster = { url: '', children, dir }
-  for (let attempt = 0; attempt < 120; attempt++) {
-    for (const member of members) {
-      try {
-        const response = await fetch(`http://127.0.0.1:${member.client}/v3/maintenance/status`, {
-          method: 'POST',
-          body: '{}',
-        })
-        const status = (await response.json()) as {
-          header?: { member_id?: string }
-          leader?: string
-        }
-        if (status.leader !== undefined && status.header?.member_id === status.leader) {
-          return { ...cluster, url: `http://127.0.0.1:${member.client}` }
-        }
-      } catch {
-        // Not up yet.
-      }
-    }
-    await sleep(250)
-  }
-  await stopEtcd(cluster)
-  throw new Error('etcd did not elect a leader within 30 s')
-}
-
-async function stopEtcd(cluster: EtcdCluster): Promise<void> {
-  await Promise.all(cluster.children.map((child) => stopProcess(child)))
-  rmSync(cluster.dir, { recursive: true, force: true })
-}
 
 interface Floor {
   readonly urls: string[]
@@ -273,7 +197,7 @@ export const kvScenario: Scenario = {
     })
     const [honoPort] = await freePorts(1)
     const hono = await startHonoAnchor(honoPort as number)
-    let etcd: EtcdCluster | undefined
+    let etcd: Etcd | undefined
     const floors: Floor[] = []
     try {
       await cluster.startAll()
@@ -286,7 +210,7 @@ export const kvScenario: Scenario = {
       const urls = cluster.nodes.map((node) => node.url)
       await preload(urls[0] as string)
       const seconds = options.durationSeconds
-      const etcdUrl = etcd.url
+      const etcdLeaderUrl = etcdUrl(await etcdLeader(etcd))
       const measurements = CONNECTIONS.flatMap((connections) => [
         {
           label: `hono hello-world c${connections}`,
@@ -299,7 +223,7 @@ export const kvScenario: Scenario = {
         },
         {
           label: `etcd PUT c${connections}`,
-          measure: () => etcdLoad(etcdUrl, connections, seconds),
+          measure: () => etcdLoad(etcdLeaderUrl, connections, seconds),
         },
         {
           label: `fan-out floor PUT c${connections}`,

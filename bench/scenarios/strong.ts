@@ -12,12 +12,18 @@
  * systems) at p99 over 20 trials. Everything runs on this machine, load generator included.
  */
 
-import { type ChildProcess, spawn } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { REPO_ROOT, sleep, TestCluster } from '../../test/support/cluster.js'
-import { freePorts } from '../../test/support/ports.js'
+import {
+  ETCD_SCRIPT,
+  type Etcd,
+  type EtcdMember,
+  etcdLeader,
+  etcdUrl,
+  spawnMember,
+  startEtcd,
+  stopEtcd,
+} from '../lib/etcd.js'
 import { generateLoad, type LoadResult } from '../lib/load.js'
 import type { ScenarioReport, Table } from '../lib/report.js'
 import {
@@ -26,7 +32,6 @@ import {
   type Scenario,
   type Series,
   SUMMARY_COLUMNS,
-  stopProcess,
   summaryRow,
 } from '../lib/scenario.js'
 import { median, percentile, round } from '../lib/stats.js'
@@ -39,7 +44,6 @@ const FAILOVER_TRIALS = 20
 const ELECTION_TIMEOUT_MS = 1000
 const PROBE_TIMEOUT_MS = 300
 const MURMUR_SCRIPT = join(REPO_ROOT, 'bench/scenarios/kv.lua')
-const ETCD_SCRIPT = '/work/shared/anchors/etcd/kv.lua'
 
 type Op = 'put' | 'get_lin' | 'get_ser'
 const OPS: readonly Op[] = ['put', 'get_lin', 'get_ser']
@@ -56,90 +60,8 @@ const EVENTUAL_QUERY: Readonly<Record<Op, string>> = {
 }
 
 // ---------------------------------------------------------------------------------------------
-// etcd, started as anchors/etcd/run.sh does: three members on free loopback ports, data in a
-// temporary directory, stopped by PID.
+// etcd.
 
-interface EtcdMember {
-  readonly name: string
-  readonly client: number
-  readonly peer: number
-  process: ChildProcess | undefined
-}
-
-interface Etcd {
-  readonly dir: string
-  readonly members: EtcdMember[]
-  readonly initialCluster: string
-}
-
-function spawnMember(etcd: Etcd, member: EtcdMember, state: 'new' | 'existing'): void {
-  member.process = spawn(
-    'etcd',
-    [
-      ...['--name', member.name, '--data-dir', join(etcd.dir, member.name)],
-      ...['--listen-client-urls', `http://127.0.0.1:${member.client}`],
-      ...['--advertise-client-urls', `http://127.0.0.1:${member.client}`],
-      ...['--listen-peer-urls', `http://127.0.0.1:${member.peer}`],
-      ...['--initial-advertise-peer-urls', `http://127.0.0.1:${member.peer}`],
-      ...['--initial-cluster', etcd.initialCluster, '--initial-cluster-state', state],
-      ...['--initial-cluster-token', `bench-strong-${process.pid}`],
-      ...['--logger', 'zap', '--log-outputs', join(etcd.dir, `${member.name}.log`)],
-    ],
-    { stdio: 'ignore' },
-  )
-}
-
-async function startEtcd(): Promise<Etcd> {
-  const dir = mkdtempSync(join(tmpdir(), 'murmur-bench-strong-etcd-'))
-  const ports = await freePorts(6)
-  const members: EtcdMember[] = [0, 1, 2].map((index) => ({
-    name: `m${index}`,
-    client: ports[index * 2] as number,
-    peer: ports[index * 2 + 1] as number,
-    process: undefined,
-  }))
-  const initialCluster = members.map((m) => `${m.name}=http://127.0.0.1:${m.peer}`).join(',')
-  const etcd = { dir, members, initialCluster }
-  for (const member of members) spawnMember(etcd, member, 'new')
-  await etcdLeader(etcd)
-  return etcd
-}
-
-/** The member that reports itself leader, within 30 s. */
-async function etcdLeader(etcd: Etcd): Promise<EtcdMember> {
-  for (let attempt = 0; attempt < 120; attempt++) {
-    for (const member of etcd.members) {
-      if (member.process === undefined) continue
-      try {
-        const response = await fetch(`http://127.0.0.1:${member.client}/v3/maintenance/status`, {
-          method: 'POST',
-          body: '{}',
-          signal: AbortSignal.timeout(1000),
-        })
-        const status = (await response.json()) as {
-          header?: { member_id?: string }
-          leader?: string
-        }
-        if (status.leader !== undefined && status.header?.member_id === status.leader) return member
-      } catch {
-        // Not up, or not answering yet.
-      }
-    }
-    await sleep(250)
-  }
-  throw new Error('etcd has no leader within 30 s')
-}
-
-async function stopEtcd(etcd: Etcd): Promise<void> {
-  await Promise.all(
-    etcd.members.map((member) =>
-      member.process === undefined ? undefined : stopProcess(member.process),
-    ),
-  )
-  rmSync(etcd.dir, { recursive: true, force: true })
-}
-
-const etcdUrl = (member: EtcdMember) => `http://127.0.0.1:${member.client}`
 const base64 = (text: string) => Buffer.from(text).toString('base64')
 
 async function etcdPut(

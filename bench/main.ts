@@ -6,7 +6,7 @@
 
 import { parseArgs } from 'node:util'
 import { writeReport } from './lib/report.js'
-import type { Scenario } from './lib/scenario.js'
+import { MissingToolError, type Scenario } from './lib/scenario.js'
 import { antiEntropyScenario } from './scenarios/antientropy.js'
 import { contrastScenario } from './scenarios/contrast.js'
 import { crdtScenario } from './scenarios/crdt.js'
@@ -77,9 +77,13 @@ async function main(): Promise<number> {
 main().then(
   (code) => process.exit(code),
   (error: unknown) => {
-    console.error(
-      `bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
-    )
+    const detail =
+      error instanceof MissingToolError
+        ? error.message
+        : error instanceof Error
+          ? (error.stack ?? error.message)
+          : String(error)
+    console.error(`bench failed: ${detail}`)
     process.exit(1)
   },
 )

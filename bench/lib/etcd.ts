@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { sleep } from '../../test/support/cluster.js'
 import { freePorts } from '../../test/support/ports.js'
-import { stopProcess } from './scenario.js'
+import { MissingToolError, stopProcess } from './scenario.js'
 
 /** The anchor's wrk script (PUT, linearizable GET or serializable GET over its key space). */
 export const ETCD_SCRIPT = '/work/shared/anchors/etcd/kv.lua'
@@ -34,7 +34,7 @@ function requireEtcd(): void {
   try {
     execFileSync('etcd', ['--version'], { stdio: 'ignore' })
   } catch {
-    throw new Error('this scenario needs etcd (apt-get install -y etcd-server)')
+    throw new MissingToolError('this scenario needs etcd (apt-get install -y etcd-server)')
   }
 }
 

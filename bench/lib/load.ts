@@ -9,6 +9,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
+import { MissingToolError } from './scenario.js'
 
 const run = promisify(execFile)
 
@@ -54,7 +55,7 @@ export function hasWrk(): boolean {
 export async function generateLoad(spec: LoadSpec): Promise<LoadResult> {
   if (hasWrk()) return runWrk(spec)
   if (spec.wrkScript !== undefined)
-    throw new Error('this scenario needs wrk (apt-get install -y wrk)')
+    throw new MissingToolError('this scenario needs wrk (apt-get install -y wrk)')
   return runAutocannon(spec)
 }
 

@@ -7,6 +7,9 @@ import type { LoadResult } from './load.js'
 import type { ScenarioReport } from './report.js'
 import { median, round } from './stats.js'
 
+/** A tool or package a scenario needs is missing: reported as one line, without a stack. */
+export class MissingToolError extends Error {}
+
 export interface BenchOptions {
   /** Repetitions of each measurement (medians are reported). */
   readonly runs: number

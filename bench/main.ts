@@ -6,7 +6,7 @@
 
 import { parseArgs } from 'node:util'
 import { writeReport } from './lib/report.js'
-import { MissingToolError, type Scenario } from './lib/scenario.js'
+import { MissingToolError, type Scenario, stopAnchors } from './lib/scenario.js'
 import { antiEntropyScenario } from './scenarios/antientropy.js'
 import { contrastScenario } from './scenarios/contrast.js'
 import { crdtScenario } from './scenarios/crdt.js'
@@ -72,6 +72,21 @@ async function main(): Promise<number> {
     console.log(writeReport(report))
   }
   return 0
+}
+
+process.on('exit', stopAnchors)
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.once(signal, () => {
+    console.error(`bench: stopped by ${signal}`)
+    process.exit(130)
+  })
+}
+// Output closed early (`npm run bench | head`): stop, and let the exit handler stop the anchors.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(141)
+    throw error
+  })
 }
 
 main().then(

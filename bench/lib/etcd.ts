@@ -4,13 +4,12 @@
  * the wrk script that anchor measures it with.
  */
 
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { type ChildProcess, execFileSync } from 'node:child_process'
+import { rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { sleep } from '../../test/support/cluster.js'
 import { freePorts } from '../../test/support/ports.js'
-import { MissingToolError, stopProcess } from './scenario.js'
+import { anchorDirectory, MissingToolError, spawnAnchor, stopProcess } from './scenario.js'
 
 /** The anchor's wrk script (PUT, linearizable GET or serializable GET over its key space). */
 export const ETCD_SCRIPT = '/work/shared/anchors/etcd/kv.lua'
@@ -40,26 +39,22 @@ function requireEtcd(): void {
 
 /** Starts (or, with 'existing', restarts) one member with its data directory. */
 export function spawnMember(etcd: Etcd, member: EtcdMember, state: 'new' | 'existing'): void {
-  member.process = spawn(
-    'etcd',
-    [
-      ...['--name', member.name, '--data-dir', join(etcd.dir, member.name)],
-      ...['--listen-client-urls', `http://127.0.0.1:${member.client}`],
-      ...['--advertise-client-urls', `http://127.0.0.1:${member.client}`],
-      ...['--listen-peer-urls', `http://127.0.0.1:${member.peer}`],
-      ...['--initial-advertise-peer-urls', `http://127.0.0.1:${member.peer}`],
-      ...['--initial-cluster', etcd.initialCluster, '--initial-cluster-state', state],
-      ...['--initial-cluster-token', etcd.token],
-      ...['--logger', 'zap', '--log-outputs', join(etcd.dir, `${member.name}.log`)],
-    ],
-    { stdio: 'ignore' },
-  )
+  member.process = spawnAnchor('etcd', [
+    ...['--name', member.name, '--data-dir', join(etcd.dir, member.name)],
+    ...['--listen-client-urls', `http://127.0.0.1:${member.client}`],
+    ...['--advertise-client-urls', `http://127.0.0.1:${member.client}`],
+    ...['--listen-peer-urls', `http://127.0.0.1:${member.peer}`],
+    ...['--initial-advertise-peer-urls', `http://127.0.0.1:${member.peer}`],
+    ...['--initial-cluster', etcd.initialCluster, '--initial-cluster-state', state],
+    ...['--initial-cluster-token', etcd.token],
+    ...['--logger', 'zap', '--log-outputs', join(etcd.dir, `${member.name}.log`)],
+  ])
 }
 
 /** Three members on free loopback ports, returned once one of them leads. */
 export async function startEtcd(): Promise<Etcd> {
   requireEtcd()
-  const dir = mkdtempSync(join(tmpdir(), 'murmur-bench-etcd-'))
+  const dir = anchorDirectory('murmur-bench-etcd-')
   const ports = await freePorts(6)
   const members: EtcdMember[] = [0, 1, 2].map((index) => ({
     name: `m${index}`,

@@ -1,6 +1,8 @@
 /** The shape every benchmark scenario has, and helpers for alternating anchor runs. */
 
 import { type ChildProcess, spawn } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { REPO_ROOT, sleep } from '../../test/support/cluster.js'
 import type { LoadResult } from './load.js'
@@ -22,13 +24,43 @@ export interface Scenario {
   run(options: BenchOptions): Promise<ScenarioReport>
 }
 
+/** Anchor processes still running, and temporary directories not yet removed. */
+const anchors = new Set<ChildProcess>()
+const directories = new Set<string>()
+
+/**
+ * Starts an anchor process (etcd, a floor, hono) that `stopAnchors` kills if the bench stops
+ * early: an error, Ctrl-C, or its output closed (`npm run bench | head`). murmur's own nodes
+ * need no such care: they run with --exit-with-stdin.
+ */
+export function spawnAnchor(command: string, args: readonly string[]): ChildProcess {
+  const child = spawn(command, args, { stdio: 'ignore' })
+  anchors.add(child)
+  child.once('exit', () => anchors.delete(child))
+  return child
+}
+
+/** A new temporary directory that `stopAnchors` removes if nothing removed it before. */
+export function anchorDirectory(prefix: string): string {
+  const directory = mkdtempSync(join(tmpdir(), prefix))
+  directories.add(directory)
+  return directory
+}
+
+/** Kills every anchor still running and removes its directories; synchronous, for 'exit'. */
+export function stopAnchors(): void {
+  for (const child of anchors) child.kill('SIGKILL')
+  anchors.clear()
+  for (const directory of directories) rmSync(directory, { recursive: true, force: true })
+  directories.clear()
+}
+
 /** Starts the hono hello-world anchor on `port` and waits until it answers. */
 export async function startHonoAnchor(port: number): Promise<ChildProcess> {
-  const child = spawn(
-    process.execPath,
-    [join(REPO_ROOT, 'dist-bench/bench/anchors/hono-hello.js'), String(port)],
-    { stdio: 'ignore' },
-  )
+  const child = spawnAnchor(process.execPath, [
+    join(REPO_ROOT, 'dist-bench/bench/anchors/hono-hello.js'),
+    String(port),
+  ])
   for (let attempt = 0; attempt < 100; attempt++) {
     try {
       const response = await fetch(`http://127.0.0.1:${port}/`)

@@ -17,9 +17,8 @@
  * at 32 connections. Everything runs on this machine, load generator included.
  */
 
-import { type ChildProcess, spawn } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import type { ChildProcess } from 'node:child_process'
+import { rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { REPO_ROOT, sleep, TestCluster } from '../../test/support/cluster.js'
 import { freePorts } from '../../test/support/ports.js'
@@ -28,10 +27,12 @@ import { generateLoad, type LoadResult } from '../lib/load.js'
 import type { ScenarioReport } from '../lib/report.js'
 import {
   alternate,
+  anchorDirectory,
   medianRps,
   type Scenario,
   type Series,
   SUMMARY_COLUMNS,
+  spawnAnchor,
   startHonoAnchor,
   stopProcess,
   summaryRow,
@@ -56,22 +57,18 @@ interface Floor {
  * under a new temporary directory) when `durable`; returns their HTTP urls.
  */
 async function startFloor(durable: boolean): Promise<Floor> {
-  const dataRoot = durable ? mkdtempSync(join(tmpdir(), 'murmur-bench-floor-')) : undefined
+  const dataRoot = durable ? anchorDirectory('murmur-bench-floor-') : undefined
   const ports = await freePorts(6)
   const httpPorts = ports.slice(0, 3)
   const peerPorts = ports.slice(3)
   const children = httpPorts.map((httpPort, index) =>
-    spawn(
-      process.execPath,
-      [
-        join(REPO_ROOT, 'dist-bench/bench/anchors/fanout-floor.js'),
-        String(httpPort),
-        String(peerPorts[index]),
-        ...peerPorts.filter((_, other) => other !== index).map(String),
-        ...(dataRoot === undefined ? [] : [join(dataRoot, `n${index + 1}`)]),
-      ],
-      { stdio: 'ignore' },
-    ),
+    spawnAnchor(process.execPath, [
+      join(REPO_ROOT, 'dist-bench/bench/anchors/fanout-floor.js'),
+      String(httpPort),
+      String(peerPorts[index]),
+      ...peerPorts.filter((_, other) => other !== index).map(String),
+      ...(dataRoot === undefined ? [] : [join(dataRoot, `n${index + 1}`)]),
+    ]),
   )
   const urls = httpPorts.map((port) => `http://127.0.0.1:${port}`)
   for (let attempt = 0; attempt < 100; attempt++) {
@@ -200,6 +197,7 @@ export const kvScenario: Scenario = {
     let etcd: Etcd | undefined
     const floors: Floor[] = []
     try {
+      console.log('  starting 3 murmur nodes, 3 etcd members and 6 floor processes')
       await cluster.startAll()
       for (const node of cluster.nodes) await cluster.waitFor(node.id, '/ready', 20_000)
       etcd = await startEtcd()
@@ -208,6 +206,7 @@ export const kvScenario: Scenario = {
       const durableFloor = await startFloor(true)
       floors.push(durableFloor)
       const urls = cluster.nodes.map((node) => node.url)
+      console.log(`  preloading ${KEYS} keys into murmur`)
       await preload(urls[0] as string)
       const seconds = options.durationSeconds
       const etcdLeaderUrl = etcdUrl(await etcdLeader(etcd))

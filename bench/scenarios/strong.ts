@@ -317,11 +317,13 @@ export const strongScenario: Scenario = {
     })
     let etcd: Etcd | undefined
     try {
+      console.log('  starting 3 murmur nodes and 3 etcd members')
       await cluster.startAll()
       for (const node of cluster.nodes) await cluster.waitFor(node.id, '/ready', 20_000)
       etcd = await startEtcd()
       const leader = cluster.node(await murmurLeader(cluster)).url
       const etcdLeaderUrl = etcdUrl(await etcdLeader(etcd))
+      console.log(`  preloading ${KEYS} keys into murmur (strong, eventual) and etcd`)
       await preload(leader, etcdLeaderUrl)
       const seconds = options.durationSeconds
       const measurements = loadMeasurements(leader, etcdLeaderUrl, seconds)

@@ -35,6 +35,7 @@ import {
   keyspaceNamed,
   parameters,
   percentDecode,
+  readRequestOf,
   replicaHeaders,
   requirementOf,
   splitUrl,
@@ -75,7 +76,6 @@ const PREFIXES: Readonly<Record<CrdtKind, string>> = {
   counter: '/v1/counters/',
   set: '/v1/sets/',
 }
-const READ_PARAMETERS = ['r', 'pr', 'consistency', 'timeout', 'repair']
 const WRITE_PARAMETERS = ['w', 'pw', 'consistency', 'timeout']
 const IDEMPOTENCY_KEY_PATTERN = /^[\x21-\x7e]{1,255}$/
 
@@ -137,21 +137,7 @@ async function read(
   key: string,
   query: string,
 ): Promise<Response> {
-  const parsed = parameters(query, READ_PARAMETERS)
-  const repair = parsed.get('repair') ?? options.readRepair
-  if (repair !== 'async' && repair !== 'blocking') throw invalid('repair must be async or blocking')
-  const outcome = await options.backend.read({
-    keyspace,
-    key,
-    requirement: requirementOf(
-      parsed,
-      { level: 'r', primaryLevel: 'pr' },
-      keyspace.replicas,
-      keyspace.read,
-    ),
-    timeoutMs: timeoutOf(parsed, options),
-    repair,
-  })
+  const outcome = await options.backend.read(readRequestOf(query, keyspace, key, options))
   replicaHeaders(c, outcome.replicas, outcome.hinted)
   return render(c, kind, outcome.record, key)
 }

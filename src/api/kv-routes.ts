@@ -44,6 +44,7 @@ import {
   keyspaceNamed,
   parameters,
   percentDecode,
+  readRequestOf,
   replicaHeaders,
   requirementOf,
   splitUrl,
@@ -97,7 +98,6 @@ export const HEADERS = {
 } as const
 
 const PREFIX = '/v1/kv/'
-const READ_PARAMETERS = ['r', 'pr', 'consistency', 'timeout', 'repair']
 const WRITE_PARAMETERS = ['w', 'pw', 'consistency', 'timeout']
 const LIST_PARAMETERS = ['prefix', 'limit', 'cursor', 'timeout']
 
@@ -158,22 +158,7 @@ async function read(
   key: string,
   query: string,
 ): Promise<Response> {
-  const parsed = parameters(query, READ_PARAMETERS)
-  const repair = parsed.get('repair') ?? options.readRepair
-  if (repair !== 'async' && repair !== 'blocking') throw invalid('repair must be async or blocking')
-  const request: ReadRequest = {
-    keyspace,
-    key,
-    requirement: requirementOf(
-      parsed,
-      { level: 'r', primaryLevel: 'pr' },
-      keyspace.replicas,
-      keyspace.read,
-    ),
-    timeoutMs: timeoutOf(parsed, options),
-    repair,
-  }
-  const outcome = await options.backend.read(request)
+  const outcome = await options.backend.read(readRequestOf(query, keyspace, key, options))
   replicaHeaders(c, outcome.replicas, outcome.hinted)
   return renderRecord(c, options, outcome.record, key)
 }

@@ -16,6 +16,7 @@ import {
 } from '../replication/consistency.js'
 import { KEYSPACE_PATTERN } from '../replication/names.js'
 import type { ReplicaTarget } from '../replication/plan.js'
+import type { KeyspaceRef, ReadRequest } from '../replication/requests.js'
 import type { ApiEnv } from './app.js'
 
 export const REPLICA_HEADERS = {
@@ -96,6 +97,39 @@ export function requirementOf(
     shorthand: parsed.get('consistency'),
   }
   return resolveRequirement(given, names, replicas, fallback)
+}
+
+const READ_PARAMETERS = ['r', 'pr', 'consistency', 'timeout', 'repair']
+
+/**
+ * A read of `key` from its query (`r`, `pr`, `consistency`, `timeout`, `repair`), the same for
+ * plain values, counters and sets.
+ */
+export function readRequestOf(
+  query: string,
+  keyspace: KeyspaceRef & { readonly replicas: number; readonly read: ConsistencyLevel },
+  key: string,
+  options: {
+    readonly readRepair: 'async' | 'blocking'
+    readonly timeoutMs: number
+    readonly timeoutMsMax: number
+  },
+): ReadRequest {
+  const parsed = parameters(query, READ_PARAMETERS)
+  const repair = parsed.get('repair') ?? options.readRepair
+  if (repair !== 'async' && repair !== 'blocking') throw invalid('repair must be async or blocking')
+  return {
+    keyspace,
+    key,
+    requirement: requirementOf(
+      parsed,
+      { level: 'r', primaryLevel: 'pr' },
+      keyspace.replicas,
+      keyspace.read,
+    ),
+    timeoutMs: timeoutOf(parsed, options),
+    repair,
+  }
 }
 
 /** Names the replicas that answered, and the fallbacks that stood in (`node>primary`). */

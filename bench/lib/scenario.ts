@@ -4,7 +4,7 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { REPO_ROOT, sleep } from '../../test/support/cluster.js'
+import { type ClusterOptions, REPO_ROOT, sleep, TestCluster } from '../../test/support/cluster.js'
 import type { LoadResult } from './load.js'
 import type { ScenarioReport } from './report.js'
 import { median, round } from './stats.js'
@@ -30,8 +30,7 @@ const directories = new Set<string>()
 
 /**
  * Starts an anchor process (etcd, a floor, hono) that `stopAnchors` kills if the bench stops
- * early: an error, Ctrl-C, or its output closed (`npm run bench | head`). murmur's own nodes
- * need no such care: they run with --exit-with-stdin.
+ * early: an error, Ctrl-C, or its output closed (`npm run bench | head`).
  */
 export function spawnAnchor(command: string, args: readonly string[]): ChildProcess {
   const child = spawn(command, args, { stdio: 'ignore' })
@@ -47,10 +46,28 @@ export function anchorDirectory(prefix: string): string {
   return directory
 }
 
-/** Kills every anchor still running and removes its directories; synchronous, for 'exit'. */
+/** murmur clusters the bench started; their nodes and directories go with the bench too. */
+const clusters = new Set<TestCluster>()
+
+/** A murmur cluster for a scenario (TestCluster.create), which `stopAnchors` also stops. */
+export async function benchCluster(options: ClusterOptions): Promise<TestCluster> {
+  const cluster = await TestCluster.create(options)
+  clusters.add(cluster)
+  return cluster
+}
+
+/**
+ * Kills every anchor and murmur node still running and removes their directories; synchronous,
+ * for 'exit'.
+ */
 export function stopAnchors(): void {
   for (const child of anchors) child.kill('SIGKILL')
   anchors.clear()
+  for (const cluster of clusters) {
+    for (const node of cluster.nodes) node.process?.kill('SIGKILL')
+    directories.add(cluster.dir)
+  }
+  clusters.clear()
   for (const directory of directories) rmSync(directory, { recursive: true, force: true })
   directories.clear()
 }

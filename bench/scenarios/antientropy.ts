@@ -32,10 +32,10 @@ import { dataKey } from '../../src/storage/layout.js'
 import { putRecordOp } from '../../src/storage/records.js'
 import { RocksDbEngine } from '../../src/storage/rocksdb.js'
 import { encode } from '../../src/wire/codec.js'
-import { eventually, TestCluster } from '../../test/support/cluster.js'
+import { eventually, type TestCluster } from '../../test/support/cluster.js'
 import { generateLoad, type LoadResult } from '../lib/load.js'
 import type { ScenarioReport } from '../lib/report.js'
-import type { Scenario } from '../lib/scenario.js'
+import { benchCluster, type Scenario } from '../lib/scenario.js'
 import { median, round } from '../lib/stats.js'
 
 export const PARTITIONS = 64
@@ -156,7 +156,7 @@ function buildTimeMs(cluster: TestCluster): number | undefined {
 }
 
 async function repairOnce(keys: number, fraction: number, durationSeconds: number) {
-  const cluster = await TestCluster.create({
+  const cluster = await benchCluster({
     nodes: 3,
     file: {
       gossip: { preset: 'local' },

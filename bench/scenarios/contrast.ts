@@ -16,9 +16,9 @@
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { MurmurClient } from '../../src/client/index.js'
-import { eventually, TestCluster } from '../../test/support/cluster.js'
+import { eventually, type TestCluster } from '../../test/support/cluster.js'
 import { RESULTS_DIR, type ScenarioReport, type Table } from '../lib/report.js'
-import type { Scenario } from '../lib/scenario.js'
+import { benchCluster, type Scenario } from '../lib/scenario.js'
 import { percentile, round } from '../lib/stats.js'
 import { barChart, htmlPage, htmlTable, type LineChartSpec, lineChart } from '../lib/svg.js'
 
@@ -436,7 +436,7 @@ export const contrastScenario: Scenario = {
   description:
     'Eventual QUORUM vs eventual ONE vs strong keyspaces under one workload, with the Raft leader isolated midway: latency, throughput, availability and stale reads (HTML report: bench/results/contrast.html).',
   async run(options): Promise<ScenarioReport> {
-    const cluster = await TestCluster.create({
+    const cluster = await benchCluster({
       nodes: 3,
       env: { MURMUR_FAULTS: '1' },
       file: {

@@ -23,10 +23,16 @@ import { partitionForKey } from '../../src/ring/index.js'
 import { dataKey } from '../../src/storage/layout.js'
 import { RocksDbEngine } from '../../src/storage/rocksdb.js'
 import { encodeRecord } from '../../src/wire/codec.js'
-import { REPO_ROOT, TestCluster } from '../../test/support/cluster.js'
+import { REPO_ROOT, type TestCluster } from '../../test/support/cluster.js'
 import { generateLoad, type LoadResult } from '../lib/load.js'
 import type { ScenarioReport } from '../lib/report.js'
-import { alternate, type Scenario, SUMMARY_COLUMNS, summaryRow } from '../lib/scenario.js'
+import {
+  alternate,
+  benchCluster,
+  type Scenario,
+  SUMMARY_COLUMNS,
+  summaryRow,
+} from '../lib/scenario.js'
 
 const CONNECTIONS = 32
 const KEYS = 1000
@@ -144,7 +150,7 @@ export const crdtScenario: Scenario = {
   description:
     'A 3-node murmur cluster (N=3, RocksDB, durability sync): counter increments and set adds at w=quorum and w=one, with and without Idempotency-Keys, over 1000 keys at 32 connections; then the bytes stored per counter after many increments from 3 coordinators.',
   async run(options): Promise<ScenarioReport> {
-    const cluster = await TestCluster.create({
+    const cluster = await benchCluster({
       nodes: 3,
       file: {
         ring: { partitions: PARTITIONS },

@@ -4,12 +4,12 @@
  * over the framework's floor.
  */
 
-import { TestCluster } from '../../test/support/cluster.js'
 import { freePorts } from '../../test/support/ports.js'
 import { generateLoad } from '../lib/load.js'
 import type { ScenarioReport } from '../lib/report.js'
 import {
   alternate,
+  benchCluster,
   medianRps,
   type Scenario,
   SUMMARY_COLUMNS,
@@ -25,7 +25,7 @@ export const healthScenario: Scenario = {
   name: 'health',
   description: `GET /health on one murmur node vs GET / on a bare hono hello-world, ${CONNECTIONS} connections, alternating runs.`,
   async run(options): Promise<ScenarioReport> {
-    const cluster = await TestCluster.create({ nodes: 1, file: { storage: { engine: 'rocksdb' } } })
+    const cluster = await benchCluster({ nodes: 1, file: { storage: { engine: 'rocksdb' } } })
     const [anchorPort] = await freePorts(1)
     const anchor = await startHonoAnchor(anchorPort as number)
     try {

@@ -20,7 +20,7 @@
 import type { ChildProcess } from 'node:child_process'
 import { rmSync } from 'node:fs'
 import { join } from 'node:path'
-import { REPO_ROOT, sleep, TestCluster } from '../../test/support/cluster.js'
+import { REPO_ROOT, sleep } from '../../test/support/cluster.js'
 import { freePorts } from '../../test/support/ports.js'
 import { ETCD_SCRIPT, type Etcd, etcdLeader, etcdUrl, startEtcd, stopEtcd } from '../lib/etcd.js'
 import { generateLoad, type LoadResult } from '../lib/load.js'
@@ -28,6 +28,7 @@ import type { ScenarioReport } from '../lib/report.js'
 import {
   alternate,
   anchorDirectory,
+  benchCluster,
   medianRps,
   type Scenario,
   type Series,
@@ -185,7 +186,7 @@ export const kvScenario: Scenario = {
   description:
     'A 3-node murmur cluster (N=3, RocksDB, durability sync, 100-byte values over 10000 keys): QUORUM PUT, QUORUM GET and ONE GET, against a bare hono hello-world and a 3-member etcd PUT through its JSON gateway, at 32 and 128 connections, alternating runs.',
   async run(options): Promise<ScenarioReport> {
-    const cluster = await TestCluster.create({
+    const cluster = await benchCluster({
       nodes: 3,
       file: {
         keyspaces: { default: { replicas: 3, durability: 'sync' } },

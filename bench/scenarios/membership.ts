@@ -14,9 +14,9 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { REPO_ROOT, sleep, TestCluster } from '../../test/support/cluster.js'
+import { REPO_ROOT, sleep, type TestCluster } from '../../test/support/cluster.js'
 import type { ScenarioReport, Table } from '../lib/report.js'
-import type { Scenario } from '../lib/scenario.js'
+import { benchCluster, type Scenario } from '../lib/scenario.js'
 import { median } from '../lib/stats.js'
 
 const run = promisify(execFile)
@@ -91,7 +91,7 @@ async function converged(cluster: TestCluster, ids: readonly string[]): Promise<
 }
 
 async function detectionTrial(trial: number): Promise<Timing> {
-  const cluster = await TestCluster.create({
+  const cluster = await benchCluster({
     nodes: NODES,
     file: { gossip: { preset: 'lan' }, keyspaces: {} },
   })
@@ -117,7 +117,7 @@ async function detectionTrial(trial: number): Promise<Timing> {
 
 /** Join trials reuse one cluster: each trial starts a node id never seen before. */
 async function joinTrials(trials: number): Promise<{ launch: Timing[]; joinStart: Timing[] }> {
-  const cluster = await TestCluster.create({
+  const cluster = await benchCluster({
     nodes: NODES + trials,
     file: { gossip: { preset: 'lan' }, keyspaces: {}, log: { level: 'info' } },
   })

@@ -13,7 +13,7 @@
  */
 
 import { join } from 'node:path'
-import { REPO_ROOT, sleep, TestCluster } from '../../test/support/cluster.js'
+import { REPO_ROOT, sleep, type TestCluster } from '../../test/support/cluster.js'
 import {
   ETCD_SCRIPT,
   type Etcd,
@@ -28,6 +28,7 @@ import { generateLoad, type LoadResult } from '../lib/load.js'
 import type { ScenarioReport, Table } from '../lib/report.js'
 import {
   alternate,
+  benchCluster,
   medianRps,
   type Scenario,
   type Series,
@@ -304,7 +305,7 @@ export const strongScenario: Scenario = {
   name: 'strong',
   description: `murmur's strong (Raft) keyspace vs a 3-member etcd and murmur's eventual QUORUM keyspace: PUT, linearizable GET and serializable GET (wrk -t1, ${KEYS} keys, ${VALUE_BYTES}-byte values, to the leader) at ${CONNECTIONS.join(', ')} connections, alternating runs; then ${FAILOVER_TRIALS} leader kills each.`,
   async run(options): Promise<ScenarioReport> {
-    const cluster = await TestCluster.create({
+    const cluster = await benchCluster({
       nodes: 3,
       file: {
         keyspaces: {

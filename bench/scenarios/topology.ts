@@ -23,10 +23,10 @@
 
 import { readFileSync, writeFileSync } from 'node:fs'
 import { parse, stringify } from 'yaml'
-import { eventually, TestCluster } from '../../test/support/cluster.js'
+import { eventually, type TestCluster } from '../../test/support/cluster.js'
 import { generateLoad, type LoadResult } from '../lib/load.js'
 import type { ScenarioReport } from '../lib/report.js'
-import type { Scenario } from '../lib/scenario.js'
+import { benchCluster, type Scenario } from '../lib/scenario.js'
 import { median, round } from '../lib/stats.js'
 import { keyOf, loadDisks, PARTITIONS, VALUE_BYTES } from './antientropy.js'
 
@@ -85,7 +85,7 @@ export function markStandby(cluster: TestCluster, ids: readonly string[]): void 
 
 /** A 4-node cluster file with n4 standby, started once so the data directories exist. */
 async function preparedCluster(): Promise<TestCluster> {
-  const cluster = await TestCluster.create({
+  const cluster = await benchCluster({
     nodes: 4,
     file: {
       gossip: { preset: 'local' },

@@ -34,11 +34,12 @@ import { KEY_RECORD_TYPE } from '../../src/runtime/kv/store.js'
 import { decodeDataKey, sublevelRange } from '../../src/storage/layout.js'
 import { decodeStoredRecord } from '../../src/storage/records.js'
 import { RocksDbEngine } from '../../src/storage/rocksdb.js'
-import { eventually, REPO_ROOT, TestCluster } from '../../test/support/cluster.js'
+import { eventually, REPO_ROOT, type TestCluster } from '../../test/support/cluster.js'
 import { generateLoad, type LoadResult } from '../lib/load.js'
 import type { ScenarioReport, Table } from '../lib/report.js'
 import {
   alternate,
+  benchCluster,
   medianRps,
   type Scenario,
   type Series,
@@ -502,7 +503,7 @@ export const witnessScenario: Scenario = {
   description:
     'A 3-node murmur cluster (RocksDB, durability sync) with keyspaces `full` (replicas 3) and `witnessed` (replicas 3, witnesses 1) under the same load: disk bytes after 20000 keys × 1 KiB each, QUORUM PUT and QUORUM GET at 32 connections (alternating runs), and quorum writes and reads with one node killed.',
   async run(options): Promise<ScenarioReport> {
-    const cluster = await TestCluster.create({
+    const cluster = await benchCluster({
       nodes: 3,
       file: {
         ring: { partitions: PARTITIONS },

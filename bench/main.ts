@@ -4,6 +4,7 @@
  * and record numbers; they do not pass or fail on them.
  */
 
+import { constants } from 'node:os'
 import { parseArgs } from 'node:util'
 import { writeReport } from './lib/report.js'
 import { MissingToolError, type Scenario, stopAnchors } from './lib/scenario.js'
@@ -78,7 +79,7 @@ process.on('exit', stopAnchors)
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   process.once(signal, () => {
     console.error(`bench: stopped by ${signal}`)
-    process.exit(130)
+    process.exit(128 + constants.signals[signal])
   })
 }
 // Output closed early (`npm run bench | head`): stop, and let the exit handler stop the anchors.

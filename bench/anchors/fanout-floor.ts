@@ -62,6 +62,9 @@ class FrameWriter {
 class DurableCopies {
   private pending: { key: Buffer; value: Buffer; done: () => void }[] = []
   private readonly wal: WalSyncer
+  /** Batches written and synced, or being so. */
+  private readonly flushing = new Set<Promise<void>>()
+  private closed = false
 
   constructor(
     private readonly db: RocksLevel,
@@ -71,10 +74,6 @@ class DurableCopies {
       Number(db.getProperty('rocksdb.current-super-version-number')),
     )
   }
-
-  /** Batches written and synced, or being so. */
-  private flushing = new Set<Promise<void>>()
-  private closed = false
 
   write(key: Buffer, value: Buffer, done: () => void): void {
     // Read-before-write, as any store that merges versions must.

@@ -5,14 +5,20 @@
  */
 
 import { type ChildProcess, execFileSync } from 'node:child_process'
-import { rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { sleep } from '../../test/support/cluster.js'
 import { freePorts } from '../../test/support/ports.js'
-import { anchorDirectory, MissingToolError, spawnAnchor, stopProcess } from './scenario.js'
+import { generateLoad, type LoadResult } from './load.js'
+import {
+  anchorDirectory,
+  MissingToolError,
+  removeAnchorDirectory,
+  spawnAnchor,
+  stopProcess,
+} from './scenario.js'
 
 /** The anchor's wrk script (PUT, linearizable GET or serializable GET over its key space). */
-export const ETCD_SCRIPT = '/work/shared/anchors/etcd/kv.lua'
+const ETCD_SCRIPT = '/work/shared/anchors/etcd/kv.lua'
 
 export interface EtcdMember {
   readonly name: string
@@ -105,7 +111,27 @@ export async function stopEtcd(etcd: Etcd): Promise<void> {
       member.process === undefined ? undefined : stopProcess(member.process),
     ),
   )
-  rmSync(etcd.dir, { recursive: true, force: true })
+  removeAnchorDirectory(etcd.dir)
 }
 
 export const etcdUrl = (member: EtcdMember): string => `http://127.0.0.1:${member.client}`
+
+/** wrk with the anchor's script: `op` over `keys` keys of `valueBytes`-byte values. */
+export function etcdLoad(
+  url: string,
+  load: {
+    readonly op: 'put' | 'get_lin' | 'get_ser'
+    readonly keys: number
+    readonly valueBytes: number
+    readonly connections: number
+    readonly durationSeconds: number
+  },
+): Promise<LoadResult> {
+  return generateLoad({
+    url,
+    connections: load.connections,
+    durationSeconds: load.durationSeconds,
+    wrkScript: ETCD_SCRIPT,
+    wrkEnv: { ETCD_OP: load.op, ETCD_KEYS: String(load.keys), ETCD_VLEN: String(load.valueBytes) },
+  })
+}

@@ -46,6 +46,12 @@ export function anchorDirectory(prefix: string): string {
   return directory
 }
 
+/** Removes a directory from `anchorDirectory` once its anchor stopped. */
+export function removeAnchorDirectory(directory: string): void {
+  rmSync(directory, { recursive: true, force: true })
+  directories.delete(directory)
+}
+
 /** murmur clusters the bench started; their nodes and directories go with the bench too. */
 const clusters = new Set<TestCluster>()
 

@@ -18,11 +18,10 @@
  */
 
 import type { ChildProcess } from 'node:child_process'
-import { rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { REPO_ROOT, sleep } from '../../test/support/cluster.js'
 import { freePorts } from '../../test/support/ports.js'
-import { ETCD_SCRIPT, type Etcd, etcdLeader, etcdUrl, startEtcd, stopEtcd } from '../lib/etcd.js'
+import { type Etcd, etcdLeader, etcdLoad, etcdUrl, startEtcd, stopEtcd } from '../lib/etcd.js'
 import { generateLoad, type LoadResult } from '../lib/load.js'
 import type { ScenarioReport } from '../lib/report.js'
 import {
@@ -30,6 +29,7 @@ import {
   anchorDirectory,
   benchCluster,
   medianRps,
+  removeAnchorDirectory,
   type Scenario,
   type Series,
   SUMMARY_COLUMNS,
@@ -90,7 +90,7 @@ async function startFloor(durable: boolean): Promise<Floor> {
 
 async function stopFloor(floor: Floor): Promise<void> {
   await Promise.all(floor.children.map((child) => stopProcess(child)))
-  if (floor.dataRoot !== undefined) rmSync(floor.dataRoot, { recursive: true, force: true })
+  if (floor.dataRoot !== undefined) removeAnchorDirectory(floor.dataRoot)
 }
 
 /** Writes every key of the key space once, so GETs find values. */
@@ -137,16 +137,6 @@ function murmurLoad(
       MURMUR_VLEN: String(VALUE_BYTES),
       MURMUR_QUERY: query,
     },
-  })
-}
-
-function etcdLoad(url: string, connections: number, durationSeconds: number): Promise<LoadResult> {
-  return generateLoad({
-    url,
-    connections,
-    durationSeconds,
-    wrkScript: ETCD_SCRIPT,
-    wrkEnv: { ETCD_OP: 'put', ETCD_KEYS: String(KEYS), ETCD_VLEN: String(VALUE_BYTES) },
   })
 }
 
@@ -223,7 +213,14 @@ export const kvScenario: Scenario = {
         },
         {
           label: `etcd PUT c${connections}`,
-          measure: () => etcdLoad(etcdLeaderUrl, connections, seconds),
+          measure: () =>
+            etcdLoad(etcdLeaderUrl, {
+              op: 'put',
+              keys: KEYS,
+              valueBytes: VALUE_BYTES,
+              connections,
+              durationSeconds: seconds,
+            }),
         },
         {
           label: `fan-out floor PUT c${connections}`,

@@ -15,10 +15,10 @@
 import { join } from 'node:path'
 import { REPO_ROOT, sleep, type TestCluster } from '../../test/support/cluster.js'
 import {
-  ETCD_SCRIPT,
   type Etcd,
   type EtcdMember,
   etcdLeader,
+  etcdLoad,
   etcdUrl,
   spawnMember,
   startEtcd,
@@ -156,16 +156,6 @@ function murmurLoad(
   })
 }
 
-function etcdLoad(url: string, op: Op, connections: number, seconds: number): Promise<LoadResult> {
-  return generateLoad({
-    url,
-    connections,
-    durationSeconds: seconds,
-    wrkScript: ETCD_SCRIPT,
-    wrkEnv: { ETCD_OP: op, ETCD_KEYS: String(KEYS), ETCD_VLEN: String(VALUE_BYTES) },
-  })
-}
-
 // ---------------------------------------------------------------------------------------------
 // Failover.
 
@@ -286,7 +276,14 @@ function loadMeasurements(
     OPS.flatMap((op) => [
       {
         label: `etcd ${OP_LABELS[op]} c${connections}`,
-        measure: () => etcdLoad(etcdUrlOfLeader, op, connections, seconds),
+        measure: () =>
+          etcdLoad(etcdUrlOfLeader, {
+            op,
+            keys: KEYS,
+            valueBytes: VALUE_BYTES,
+            connections,
+            durationSeconds: seconds,
+          }),
       },
       {
         label: `murmur strong ${OP_LABELS[op]} c${connections}`,
